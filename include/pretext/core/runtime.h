@@ -1,0 +1,56 @@
+// Runtime: where and how tensors are computed for this process.
+// init_runtime() sets torch's thread count to the usable cores, picks the device and the
+// precision (bf16 autocast where the CPU has AVX-512 BF16/AMX, or on CUDA), seeds torch, and
+// warns when the slow reference BLAS is what got loaded.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pretext {
+
+struct RuntimeOptions {
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "auto";  // auto | fp32 | bf16
+  int threads = 0;                 // 0 = the cores this process may use
+  uint64_t seed = 0;
+};
+
+struct Runtime {
+  torch::Device device = torch::kCPU;
+  bool bf16 = false;  // bf16 autocast for forward passes
+  int threads = 1;
+  uint64_t seed = 0;
+  std::string blas;  // the BLAS library torch loaded (a path), empty when unknown
+  std::string describe() const;
+};
+
+// Throws ConfigError for an unknown device or precision, or cuda requested without CUDA.
+Runtime init_runtime(const RuntimeOptions& options);
+
+int usable_cores();
+bool cpu_supports_bf16();
+// Path of the BLAS library mapped into this process ("" when none is found).
+std::string loaded_blas_path();
+bool is_reference_blas(const std::string& path);
+
+// Turns bf16 autocast on for its lifetime when `enabled` (no-op otherwise).
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, bool enabled);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::Device device_;
+  bool enabled_;
+  bool previous_ = false;
+};
+
+// A CPU generator seeded from `seed`; every random draw in pretext goes through one.
+torch::Generator make_generator(uint64_t seed);
+
+}  // namespace pretext

@@ -1,0 +1,20 @@
+// Batch: what the Loader hands to a pretext task. Raw, so that augmentation runs where the
+// model runs: uint8 [B,H,W,C] pixels (later: int64 token ids, float waveforms, uint8 frames).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace pretext {
+
+struct Batch {
+  torch::Tensor input;  // uint8 [B,H,W,C] for images
+  torch::Tensor label;  // int64 [B]; -1 where the sample has no label
+  torch::Tensor index;  // int64 [B]; the samples' positions in their dataset
+  torch::Tensor extra;  // modality-specific, may be undefined
+
+  int64_t size() const { return input.defined() ? input.size(0) : 0; }
+  // A copy on `device` (tensors that are undefined stay undefined).
+  Batch to(const torch::Device& device, bool non_blocking = false) const;
+};
+
+}  // namespace pretext

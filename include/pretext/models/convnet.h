@@ -1,0 +1,21 @@
+// ConvNet: a small convolutional encoder that trains fast on a CPU — the demo's default.
+// Three stages of (conv3×3 → BN → ReLU) ×2 with a 2×2 max-pool between stages, then global
+// average pooling. width (default 64) → channels width, 2·width, 4·width; dim() = 4·width.
+#pragma once
+
+#include "pretext/models/encoder.h"
+
+namespace pretext {
+
+class ConvNetEncoder : public Encoder {
+ public:
+  explicit ConvNetEncoder(const EncoderConfig& config);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  int64_t dim() const override { return dim_; }
+
+ private:
+  torch::nn::Sequential features_{nullptr};
+  int64_t dim_;
+};
+
+}  // namespace pretext

@@ -1,0 +1,49 @@
+// Encoder: maps an input to a pooled representation [B, dim()]. It is what pretraining trains
+// and what downstream protocols keep. Built by name from an EncoderConfig, which checkpoints
+// store so that `evaluate` can rebuild the same network.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pretext/core/registry.h"
+
+namespace pretext {
+
+struct EncoderConfig {
+  std::string name = "convnet";  // convnet | resnet18 | resnet34 | resnet50 | a registered name
+  int64_t in_channels = 1;
+  int64_t image_size = 28;
+  // ResNet stem for small images (CIFAR-style 3×3 stride-1 conv, no max-pool); "auto" picks it
+  // for images of 64 pixels or less.
+  std::string stem = "auto";  // auto | small | imagenet
+  int64_t width = 0;          // base channel count; 0 = the encoder's default
+
+  nlohmann::json to_json() const;
+  static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError
+};
+
+class Encoder : public torch::nn::Module {
+ public:
+  explicit Encoder(const std::string& name) : torch::nn::Module(name) {}
+  // x: float [B,C,H,W] → [B, dim()]
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual int64_t dim() const = 0;
+  // Whether inputs should be converted to channels-last memory format (convolutional encoders).
+  virtual bool prefers_channels_last() const { return true; }
+};
+
+using EncoderPtr = std::shared_ptr<Encoder>;
+using EncoderFactory = std::function<EncoderPtr(const EncoderConfig&)>;
+
+// The encoders known by name. Built-ins are registered on first use; a user's encoder is added
+// with encoder_registry().add("name", factory, "description").
+Registry<EncoderFactory>& encoder_registry();
+// Throws ConfigError for an unknown name (listing the known ones) or a bad config.
+EncoderPtr make_encoder(const EncoderConfig& config);
+
+}  // namespace pretext
