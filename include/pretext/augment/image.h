@@ -79,7 +79,9 @@ torch::Tensor images_to_float(const torch::Tensor& images);
 // images_to_float + per-channel normalisation (empty mean/std: none): the evaluation transform.
 torch::Tensor normalize_images(const torch::Tensor& images, const std::vector<double>& mean,
                                const std::vector<double>& std);
-// Per-channel mean and std of uint8 [N,H,W,C] images in [0,1] units (from at most max_images).
+// Per-channel mean and std of uint8 [N,H,W,C] images in [0,1] units, from at most max_images
+// evenly spaced ones; a std below one grey level (1/255) is raised to it, so that normalising
+// stays finite.
 std::pair<std::vector<double>, std::vector<double>> channel_statistics(const torch::Tensor& images,
                                                                        int64_t max_images = 10000);
 // Rotates each image of float [B,C,H,W] (square) by quarter_turns[b] × 90° counter-clockwise.

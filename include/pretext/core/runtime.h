@@ -50,6 +50,14 @@ class AutocastGuard {
   bool previous_ = false;
 };
 
+// Cooperative stop: a signal handler (SIGINT/SIGTERM) calls request_stop(); long loops check
+// stop_requested() at a safe point, save what they have and return.
+void request_stop();
+bool stop_requested();
+void clear_stop_request();
+// Installs handlers so that the first Ctrl-C asks for a clean stop and a second one kills.
+void install_stop_handlers();
+
 // A CPU generator seeded from `seed`; every random draw in pretext goes through one.
 torch::Generator make_generator(uint64_t seed);
 

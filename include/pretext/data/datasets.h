@@ -13,6 +13,7 @@ namespace pretext {
 
 struct DataOptions {
   ImageFolderOptions image_folder;  // used when the source is an image folder
+  int64_t limit = 0;                // keep only the first `limit` samples of the split (0 = all)
 };
 
 // Loads split "train" or "test" of `name_or_path`. For an image folder with train/ and test/

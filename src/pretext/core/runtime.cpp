@@ -5,7 +5,9 @@
 #include <link.h>
 #include <sched.h>
 
+#include <atomic>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -72,6 +74,26 @@ bool is_reference_blas(const std::string& path) {
     if (path.find(fast) != std::string::npos) return false;
   }
   return path.find("/blas/libblas") != std::string::npos;
+}
+
+namespace {
+std::atomic<bool> g_stop_requested{false};
+
+void on_stop_signal(int signal_number) {
+  if (g_stop_requested.exchange(true)) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+  }
+}
+}  // namespace
+
+void request_stop() { g_stop_requested.store(true); }
+bool stop_requested() { return g_stop_requested.load(); }
+void clear_stop_request() { g_stop_requested.store(false); }
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
 }
 
 torch::Generator make_generator(uint64_t seed) {

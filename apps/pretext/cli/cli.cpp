@@ -1,0 +1,221 @@
+#include "pretext/cli/cli.h"
+
+#include <iostream>
+
+#include "pretext/cli/commands.h"
+#include "pretext/core/error.h"
+#include "pretext/core/log.h"
+#include "pretext/core/options.h"
+
+namespace pretext::cli {
+
+void add_runtime_flags(CLI::App& app, RuntimeFlags& flags) {
+  app.add_option("--device", flags.runtime.device, "auto | cpu | cuda | cuda:N")
+      ->envname("PRETEXT_DEVICE")
+      ->capture_default_str();
+  app.add_option("--precision", flags.runtime.precision,
+                 "auto | fp32 | bf16 (auto: bf16 autocast on CUDA or a CPU with AVX-512 BF16/AMX)")
+      ->envname("PRETEXT_PRECISION")
+      ->capture_default_str();
+  app.add_option("--threads", flags.runtime.threads, "compute threads (0 = the cores this process may use)")
+      ->envname("PRETEXT_THREADS")
+      ->capture_default_str();
+  app.add_option("--seed", flags.runtime.seed, "random seed: same seed, same numbers")->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace | debug | info | warn | error | off")
+      ->envname("PRETEXT_LOG_LEVEL");
+}
+
+void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
+  auto& config = flags.config;
+  app.add_option("--data", config.data, "a dataset name (fashion-mnist) or a path: IDX folder, CIFAR binary folder, or "
+                                        "image folder (sub-folders = classes; flat = unlabeled)")
+      ->envname("PRETEXT_DATA")
+      ->capture_default_str();
+  app.add_option("--image-size", config.data_options.image_folder.image_size,
+                 "image folders: resize every image to this side (0 = the first image's size)")
+      ->capture_default_str();
+  app.add_option("--limit", config.data_options.limit, "use only the first N images of each split (smoke runs)")
+      ->capture_default_str();
+  app.add_option("--task", config.task, "pretext task by name (see `pretext list`)")->capture_default_str();
+  app.add_option("--task-option", flags.task_options,
+                 "a task option as key=value, repeatable (e.g. temperature=0.2, augment={\"blur_probability\":0})");
+  app.add_option("--encoder", config.encoder.name, "convnet | resnet18 | resnet34 | resnet50 | a registered name")
+      ->capture_default_str();
+  app.add_option("--width", config.encoder.width, "encoder base width (0 = the encoder's default)")
+      ->capture_default_str();
+  app.add_option("--stem", config.encoder.stem, "ResNet stem: auto | small | imagenet")->capture_default_str();
+  app.add_option("--out", flags.out, "run folder: last.pt, metrics.jsonl, config.json (and results for demo)")
+      ->capture_default_str();
+  if (!demo) {
+    app.add_option("--epochs", config.trainer.epochs, "pretraining epochs (0 = as many as --budget-minutes allows)")
+        ->capture_default_str();
+    app.add_option("--budget-minutes", config.trainer.budget_minutes,
+                   "wall-clock budget for pretraining; with --epochs 0 it sets the schedule's length")
+        ->capture_default_str();
+  }
+  app.add_option("--max-steps", config.trainer.max_steps, "stop after this many optimizer steps (smoke runs)")
+      ->capture_default_str();
+  app.add_option("--batch-size", config.batch_size, "images per step (each gives the task its views)")
+      ->capture_default_str();
+  app.add_option("--optimizer", config.trainer.optimizer.name, "sgd | lars | adamw")->capture_default_str();
+  app.add_option("--lr", config.trainer.optimizer.lr, "peak learning rate (0 = base-lr × batch-size / 256)")
+      ->capture_default_str();
+  app.add_option("--base-lr", config.trainer.optimizer.base_lr, "learning rate per 256 images (linear scaling rule)")
+      ->capture_default_str();
+  app.add_option("--weight-decay", config.trainer.optimizer.weight_decay, "weight decay (not on biases and norms)")
+      ->capture_default_str();
+  app.add_option("--momentum", config.trainer.optimizer.momentum, "SGD/LARS momentum")->capture_default_str();
+  app.add_option("--warmup-epochs", config.trainer.warmup_epochs,
+                 "linear warm-up length (-1 = min(10 epochs, 10% of the run))")
+      ->capture_default_str();
+  app.add_option("--clip-grad-norm", config.trainer.clip_grad_norm, "clip the gradients' global norm (0 = off)")
+      ->capture_default_str();
+  app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt");
+}
+
+void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
+  if (!demo) {
+    app.add_option("--checkpoint", flags.checkpoint, "a pretraining checkpoint (last.pt)")->required();
+    app.add_option("--data", flags.data, "labelled data (its train split); default: the checkpoint's data");
+    app.add_option("--image-size", flags.image_size, "image folders: resize to this side (0 = the checkpoint's)");
+    app.add_option("--limit", flags.limit, "use only the first N images of each split (smoke runs)");
+    app.add_option("--out", flags.out, "results folder (default: <checkpoint folder>/eval)");
+  }
+  app.add_option("--test-data", flags.test_data, "test data (default: the test split of --data)");
+  app.add_option("--protocol", flags.few_label.protocols, "knn, linear, finetune, scratch (repeatable)")
+      ->delimiter(',')
+      ->capture_default_str();
+  if (!demo) {
+    app.add_option("--labels-per-class", flags.labels_per_class, "labelled samples per class (repeatable: 10,100)")
+        ->delimiter(',');
+    app.add_option("--label-fraction", flags.label_fractions, "fraction of each class labelled (repeatable)")
+        ->delimiter(',');
+    app.add_flag("--all-labels", flags.all_labels, "also evaluate with every label (the default when no budget is given)");
+  }
+  app.add_option("--knn-k", flags.few_label.knn.k, "k-NN: neighbours")->capture_default_str();
+  app.add_option("--knn-temperature", flags.few_label.knn.temperature, "k-NN: vote temperature")
+      ->capture_default_str();
+  app.add_option("--linear-epochs", flags.few_label.linear.epochs, "linear probe: epochs over the cached features")
+      ->capture_default_str();
+  app.add_option("--linear-lr", flags.few_label.linear.lr, "linear probe: AdamW learning rate")->capture_default_str();
+  app.add_option("--finetune-epochs", flags.few_label.finetune.epochs, "fine-tune and scratch: epochs")
+      ->capture_default_str();
+  app.add_option("--finetune-min-steps", flags.few_label.finetune.min_steps,
+                 "fine-tune and scratch: at least this many steps")
+      ->capture_default_str();
+  app.add_option("--finetune-max-steps", flags.few_label.finetune.max_steps,
+                 "fine-tune and scratch: at most this many steps (0 = no cap)")
+      ->capture_default_str();
+  app.add_option("--finetune-lr", flags.few_label.finetune.lr, "fine-tune and scratch: head learning rate (AdamW)")
+      ->capture_default_str();
+  app.add_option("--encoder-lr-scale", flags.few_label.finetune.encoder_lr_scale,
+                 "fine-tune: encoder learning rate = finetune-lr × this")
+      ->capture_default_str();
+  app.add_option("--head-layers", flags.few_label.finetune.head_layers, "fine-tune and scratch: head depth, 1 or 2")
+      ->capture_default_str();
+}
+
+Runtime start_runtime(const RuntimeFlags& flags) {
+  if (!flags.log_level.empty()) log::set_level(log::parse_level(flags.log_level));
+  Runtime runtime = init_runtime(flags.runtime);
+  log::info("pretext ", PRETEXT_VERSION, " (LibTorch ", TORCH_VERSION, "): ", runtime.describe());
+  return runtime;
+}
+
+void finish_pretrain_flags(PretrainFlags& flags) {
+  flags.config.task_options = parse_key_values(flags.task_options, "--task-option");
+  flags.config.trainer.out_dir = flags.out;
+}
+
+void finish_evaluate_flags(EvaluateFlags& flags) {
+  auto& splits = flags.few_label.splits;
+  splits.clear();
+  for (int64_t count : flags.labels_per_class) {
+    PRETEXT_CHECK(count > 0, ConfigError, "--labels-per-class must be > 0, got ", count);
+    LabelSplitOptions split;
+    split.labels_per_class = count;
+    splits.push_back(split);
+  }
+  for (double fraction : flags.label_fractions) {
+    PRETEXT_CHECK(fraction > 0 && fraction <= 1, ConfigError, "--label-fraction must be in (0, 1], got ", fraction);
+    LabelSplitOptions split;
+    split.label_fraction = fraction;
+    splits.push_back(split);
+  }
+  if (flags.all_labels || splits.empty()) splits.push_back(LabelSplitOptions{});
+}
+
+int run_cli(int argc, char** argv) {
+  install_stop_handlers();
+  CLI::App app{"pretext — self-supervised pretraining on unlabeled data, then transfer with few labels"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("pretext ") + PRETEXT_VERSION);
+  app.set_config("--config", "", "read flags from a TOML/INI file (keys are the long flag names)");
+
+  RuntimeFlags runtime_flags;
+  PretrainFlags pretrain_flags;
+  EvaluateFlags evaluate_flags;
+  double demo_budget_minutes = 15;
+
+  auto* demo = app.add_subcommand("demo", "the default job: Fashion-MNIST, pretrain with labels withheld, then "
+                                          "10/100/all labels per class against a from-scratch baseline");
+  add_runtime_flags(*demo, runtime_flags);
+  add_pretrain_flags(*demo, pretrain_flags, true);
+  add_evaluate_flags(*demo, evaluate_flags, true);
+  demo->add_option("--budget-minutes", demo_budget_minutes, "total wall-clock budget, pretraining and evaluation")
+      ->capture_default_str();
+  demo->add_option("--epochs", pretrain_flags.config.trainer.epochs,
+                   "pretraining epochs (0 = fit pretraining into the budget)")
+      ->capture_default_str();
+
+  auto* pretrain = app.add_subcommand("pretrain", "train an encoder on a pretext task, labels withheld");
+  add_runtime_flags(*pretrain, runtime_flags);
+  add_pretrain_flags(*pretrain, pretrain_flags, false);
+
+  auto* evaluate = app.add_subcommand("evaluate", "score a pretrained encoder with few labels: k-NN, linear probe, "
+                                                  "fine-tune, and the supervised-from-scratch baseline");
+  add_runtime_flags(*evaluate, runtime_flags);
+  add_evaluate_flags(*evaluate, evaluate_flags, false);
+
+  auto* list = app.add_subcommand("list", "the registered pretext tasks, encoders and named datasets");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+
+  try {
+    if (*list) return run_list();
+    if (*demo) return run_demo(pretrain_flags, evaluate_flags, demo_budget_minutes, runtime_flags);
+    if (*pretrain) {
+      finish_pretrain_flags(pretrain_flags);
+      return run_pretrain(pretrain_flags, runtime_flags);
+    }
+    if (*evaluate) {
+      finish_evaluate_flags(evaluate_flags);
+      return run_evaluate(evaluate_flags, runtime_flags);
+    }
+  } catch (const InputError& error) {
+    std::cerr << "error: " << error.what() << std::endl;
+    return 1;
+  } catch (const ConfigError& error) {
+    std::cerr << "error: " << error.what() << std::endl;
+    return 1;
+  } catch (const TrainingError& error) {
+    std::cerr << "error: " << error.what() << std::endl;
+    return 2;
+  } catch (const IoError& error) {
+    std::cerr << "error: " << error.what() << std::endl;
+    return 2;
+  } catch (const c10::Error& error) {
+    std::cerr << "error: LibTorch: " << error.what_without_backtrace() << std::endl;
+    return 3;
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << std::endl;
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace pretext::cli

@@ -1,0 +1,61 @@
+// Flags shared by the subcommands and the subcommands themselves (one file each).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pretext/core/runtime.h"
+#include "pretext/eval/few_label.h"
+#include "pretext/train/pretrain.h"
+
+namespace pretext::cli {
+
+struct RuntimeFlags {
+  RuntimeOptions runtime;
+  std::string log_level;
+};
+
+struct PretrainFlags {
+  PretrainConfig config;
+  std::vector<std::string> task_options;  // key=value
+  std::string out = "runs/pretrain";
+};
+
+struct EvaluateFlags {
+  FewLabelOptions few_label;
+  std::vector<int64_t> labels_per_class;
+  std::vector<double> label_fractions;
+  bool all_labels = false;
+  std::string checkpoint;
+  std::string data;       // labelled pool (its train split); default: the checkpoint's data
+  std::string test_data;  // default: the test split of --data
+  int64_t image_size = 0;
+  int64_t limit = 0;
+  std::string out;        // results folder; default: <checkpoint folder>/eval
+};
+
+void add_runtime_flags(CLI::App& app, RuntimeFlags& flags);
+void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo);
+void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo);
+
+// Applies --log-level, seeds, threads; prints the runtime line.
+Runtime start_runtime(const RuntimeFlags& flags);
+// Fills config.task_options from --task-option pairs (merged over a config file's values).
+void finish_pretrain_flags(PretrainFlags& flags);
+// Turns --labels-per-class/--label-fraction/--all-labels into splits (all labels when none).
+void finish_evaluate_flags(EvaluateFlags& flags);
+
+// Runs the few-label comparison for a checkpoint and writes results.json/results.md to out_dir.
+std::vector<ProtocolResult> evaluate_checkpoint(const std::filesystem::path& checkpoint, const EvaluateFlags& flags,
+                                                const std::filesystem::path& out_dir, const Runtime& runtime);
+
+int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags);
+int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags);
+int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
+             const RuntimeFlags& runtime_flags);
+int run_list();
+
+}  // namespace pretext::cli

@@ -1,0 +1,55 @@
+// The few-label comparison: for each label budget (10 per class, 100 per class, all labels…),
+// run each protocol on the same seeded, stratified labelled subset and score it on the test set.
+// This is the product's central measurement: does self-supervision beat training from scratch
+// with the same labels?
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pretext/data/split.h"
+#include "pretext/eval/protocols.h"
+
+namespace pretext {
+
+struct FewLabelOptions {
+  std::vector<std::string> protocols{"scratch", "knn", "linear", "finetune"};
+  std::vector<LabelSplitOptions> splits{LabelSplitOptions{}};
+  KnnOptions knn;
+  LinearProbeOptions linear;
+  FinetuneOptions finetune;
+  uint64_t seed = 0;
+  void validate() const;  // ConfigError for an unknown protocol name
+};
+
+struct ProtocolResult {
+  std::string protocol;
+  std::string labels;           // describe_split()
+  int64_t labels_per_class = 0;  // 0 when the split is a fraction or all labels
+  double label_fraction = 0;
+  int64_t labelled_samples = 0;
+  ClassificationMetrics metrics;
+  double seconds = 0;
+  nlohmann::json to_json(const std::vector<std::string>& class_names) const;
+};
+
+// pretrained(): a fresh copy of the pretrained encoder (loaded anew for each fine-tune run);
+// scratch(): the same architecture with random weights. Either may be empty when no protocol
+// needs it. `on_result` is called as each result arrives (progress, partial reports).
+std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pretrained,
+                                          const std::function<EncoderPtr()>& scratch, DatasetPtr labelled_pool,
+                                          DatasetPtr test, const Normalization& normalization,
+                                          const FewLabelOptions& options, const Runtime& runtime,
+                                          const std::function<void(const ProtocolResult&)>& on_result = {});
+
+// The table people paste into an issue: one row per label budget, one column per protocol.
+std::string format_results_table(const std::vector<ProtocolResult>& results,
+                                 const std::vector<std::string>& protocols);
+
+// "supervised from scratch", "SSL + k-NN", …
+std::string protocol_title(const std::string& protocol);
+
+}  // namespace pretext

@@ -1,0 +1,45 @@
+// Checkpoints: self-describing and atomic. A checkpoint holds the config that built the run
+// (task, its options, encoder, data normalisation), the task's weights (encoder included),
+// the optimizer's state, the task's random-generator state and where training stood — enough
+// for `--resume` to continue and for `evaluate` to need nothing but the file and labelled data.
+// Written to a temporary file, flushed and renamed, so a crash leaves the previous one intact.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "pretext/models/encoder.h"
+#include "pretext/tasks/task.h"
+#include "pretext/train/optim.h"
+
+namespace pretext {
+
+constexpr int64_t kCheckpointFormatVersion = 1;
+
+struct CheckpointState {
+  nlohmann::json config;  // keys: task, task_options, encoder, normalization{mean,std}, data, train
+  int64_t step = 0;            // optimizer steps taken
+  int64_t epoch = 0;           // epoch in progress (or the next one, when epoch_done)
+  int64_t total_steps = 0;     // planned at the time of writing
+  bool finished = false;       // the run reached its end
+};
+
+// Throws IoError when the file cannot be written.
+void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer,
+                     const CheckpointState& state);
+
+// Reads only the state and config. Throws InputError naming the file when it is missing, is not a
+// pretext checkpoint, or has an unsupported format version.
+CheckpointState read_checkpoint_state(const std::filesystem::path& path);
+
+// Restores the task's weights, generator and (if given) the optimizer's state for --resume.
+// Throws InputError naming the file and the mismatch (another task or encoder).
+CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer);
+
+// Rebuilds the checkpoint's encoder and loads its weights; `state` receives the config.
+// Throws InputError naming the file when it holds no encoder of that configuration.
+EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state = nullptr);
+
+}  // namespace pretext

@@ -1,0 +1,35 @@
+// Pretraining from a config: load the data with its labels withheld, measure its
+// normalisation, build the task and its encoder by name, and train. The one call behind
+// `pretext pretrain` and the first half of `pretext demo`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "pretext/data/datasets.h"
+#include "pretext/train/trainer.h"
+
+namespace pretext {
+
+struct PretrainConfig {
+  std::string data = "fashion-mnist";  // a dataset name or a path
+  DataOptions data_options;
+  std::string task = "simclr";
+  nlohmann::json task_options = nlohmann::json::object();
+  EncoderConfig encoder;  // in_channels and image_size are taken from the data
+  int64_t batch_size = 256;
+  int64_t prefetch = 2;
+  TrainerOptions trainer;
+  uint64_t seed = 0;
+};
+
+struct PretrainResult {
+  TrainResult train;
+  nlohmann::json config;  // as stored in the checkpoint
+};
+
+// Throws InputError/ConfigError naming what is wrong before any training starts.
+PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runtime);
+
+}  // namespace pretext

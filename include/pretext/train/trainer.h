@@ -1,0 +1,67 @@
+// Trainer: runs a pretext task's optimisation. It knows nothing of what the loss is — it asks
+// the task for one per batch, and owns the rest: optimizer and schedule, precision, gradient
+// clipping, progress lines, the metrics log, checkpoints and resuming.
+// Guarantees: a checkpoint (last.pt, atomic) after every epoch and when stopped by a signal; a
+// NaN/Inf loss stops the run with TrainingError before anything is written, so the last good
+// checkpoint stays intact.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "pretext/core/runtime.h"
+#include "pretext/data/loader.h"
+#include "pretext/tasks/task.h"
+#include "pretext/train/optim.h"
+
+namespace pretext {
+
+struct TrainerOptions {
+  int64_t epochs = 0;          // 0 = as many as budget_minutes allows
+  int64_t max_steps = 0;       // stop after this many optimizer steps (0 = no limit)
+  double budget_minutes = 0;   // wall-clock budget; with epochs = 0 it sets the schedule's length
+  OptimizerOptions optimizer;
+  double warmup_epochs = -1;   // linear warm-up; -1 = min(10 epochs, 10% of the run)
+  double final_lr_fraction = 0.0;
+  double clip_grad_norm = 0;   // 0 = no clipping
+  std::filesystem::path out_dir;  // last.pt and metrics.jsonl go here
+  bool resume = false;         // continue from out_dir/last.pt
+  double progress_seconds = 10;   // a progress line at most this often
+  int64_t log_every_steps = 10;   // a metrics record every this many steps
+
+  void validate() const;  // ConfigError naming the option
+  nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t epochs = 0;  // epochs completed
+  double seconds = 0;
+  double images_per_second = 0;
+  double final_loss = 0;  // mean over the last epoch's steps
+  bool interrupted = false;
+  std::filesystem::path checkpoint;
+};
+
+class Trainer {
+ public:
+  // `config` is stored in every checkpoint (see checkpoint.h for its keys).
+  Trainer(TaskPtr task, Loader& loader, TrainerOptions options, Runtime runtime, nlohmann::json config);
+  TrainResult fit();
+
+ private:
+  int64_t plan_total_steps(double seconds_per_step, double elapsed_seconds) const;
+
+  TaskPtr task_;
+  Loader& loader_;
+  TrainerOptions options_;
+  Runtime runtime_;
+  nlohmann::json config_;
+};
+
+// "1h02m", "4m05s", "12s"
+std::string format_duration(double seconds);
+
+}  // namespace pretext

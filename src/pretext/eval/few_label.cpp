@@ -1,0 +1,160 @@
+#include "pretext/eval/few_label.h"
+
+#include <chrono>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "pretext/core/error.h"
+#include "pretext/core/log.h"
+
+namespace pretext {
+
+void FewLabelOptions::validate() const {
+  PRETEXT_CHECK(!protocols.empty(), ConfigError, "--protocol: at least one protocol is needed");
+  for (const auto& protocol : protocols) {
+    PRETEXT_CHECK(protocol == "knn" || protocol == "linear" || protocol == "finetune" || protocol == "scratch",
+                  ConfigError, "--protocol: unknown value '", protocol, "' (expected knn, linear, finetune or scratch)");
+  }
+  PRETEXT_CHECK(!splits.empty(), ConfigError, "at least one label budget is needed");
+  knn.validate();
+  linear.validate();
+  finetune.validate();
+}
+
+std::string protocol_title(const std::string& protocol) {
+  if (protocol == "scratch") return "supervised from scratch";
+  if (protocol == "knn") return "SSL + k-NN";
+  if (protocol == "linear") return "SSL + linear probe";
+  if (protocol == "finetune") return "SSL + fine-tune";
+  return protocol;
+}
+
+nlohmann::json ProtocolResult::to_json(const std::vector<std::string>& class_names) const {
+  nlohmann::json out = metrics.to_json(class_names);
+  out["protocol"] = protocol;
+  out["labels"] = labels;
+  out["labels_per_class"] = labels_per_class;
+  out["label_fraction"] = label_fraction;
+  out["labelled_samples"] = labelled_samples;
+  out["seconds"] = seconds;
+  return out;
+}
+
+std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pretrained,
+                                          const std::function<EncoderPtr()>& scratch, DatasetPtr labelled_pool,
+                                          DatasetPtr test, const Normalization& normalization,
+                                          const FewLabelOptions& options, const Runtime& runtime,
+                                          const std::function<void(const ProtocolResult&)>& on_result) {
+  options.validate();
+  const int64_t num_classes = labelled_pool->num_classes();
+  PRETEXT_CHECK(num_classes > 0, InputError, labelled_pool->source(),
+                ": the downstream data has no labels (a flat image folder?); evaluation needs class sub-folders");
+  PRETEXT_CHECK(test->num_classes() == num_classes, InputError, "the test set ", test->source(), " has ",
+                test->num_classes(), " classes but the labelled set ", labelled_pool->source(), " has ", num_classes);
+  auto test_labels = test->labels();
+
+  auto wants = [&](const char* name) {
+    return std::find(options.protocols.begin(), options.protocols.end(), name) != options.protocols.end();
+  };
+  // Frozen features are computed once for the whole pool and the test set; each label budget
+  // then only selects rows.
+  torch::Tensor pool_features, test_features;
+  if (wants("knn") || wants("linear")) {
+    PRETEXT_CHECK(static_cast<bool>(pretrained), ConfigError, "k-NN and linear probes need a pretrained encoder");
+    auto start = std::chrono::steady_clock::now();
+    EncoderPtr encoder = pretrained();
+    encoder->to(runtime.device);
+    pool_features = extract_features(*encoder, *labelled_pool, normalization, runtime);
+    test_features = extract_features(*encoder, *test, normalization, runtime);
+    log::info("features: ", pool_features.size(0), " + ", test_features.size(0), " samples × ", pool_features.size(1),
+              " dims in ", std::fixed, std::setprecision(1),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
+  }
+
+  std::vector<ProtocolResult> results;
+  for (const auto& split : options.splits) {
+    LabelSplitOptions seeded = split;
+    seeded.seed = options.seed;
+    auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
+    auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
+    auto labels = labelled_pool->labels().index_select(0, indices);
+    for (const auto& protocol : options.protocols) {
+      auto start = std::chrono::steady_clock::now();
+      torch::Tensor predictions;
+      if (protocol == "knn") {
+        predictions = knn_predict(pool_features.index_select(0, indices), labels, test_features, num_classes,
+                                  options.knn);
+      } else if (protocol == "linear") {
+        LinearProbeOptions linear = options.linear;
+        linear.seed = options.seed;
+        predictions = linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes,
+                                           linear);
+      } else {
+        const bool from_scratch = protocol == "scratch";
+        PRETEXT_CHECK(static_cast<bool>(from_scratch ? scratch : pretrained), ConfigError, "protocol ", protocol,
+                      " needs an encoder factory");
+        EncoderPtr encoder = from_scratch ? scratch() : pretrained();
+        FinetuneOptions finetune = options.finetune;
+        finetune.seed = options.seed;
+        if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
+        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, normalization, finetune, runtime);
+      }
+      ProtocolResult result;
+      result.protocol = protocol;
+      result.labels = describe_split(split);
+      result.labels_per_class = split.labels_per_class;
+      result.label_fraction = split.label_fraction;
+      result.labelled_samples = indices.size(0);
+      result.metrics = classification_metrics(predictions, test_labels, num_classes);
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels, " top-1 ",
+                std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  (", std::setprecision(1),
+                result.seconds, " s)");
+      if (on_result) on_result(result);
+      results.push_back(std::move(result));
+    }
+  }
+  return results;
+}
+
+std::string format_results_table(const std::vector<ProtocolResult>& results,
+                                 const std::vector<std::string>& protocols) {
+  std::vector<std::string> rows;
+  std::map<std::string, std::map<std::string, double>> cells;
+  for (const auto& result : results) {
+    if (cells.find(result.labels) == cells.end()) rows.push_back(result.labels);
+    cells[result.labels][result.protocol] = result.metrics.top1;
+  }
+  std::vector<std::string> header{"labels"};
+  for (const auto& protocol : protocols) header.push_back(protocol_title(protocol));
+  std::vector<size_t> widths;
+  for (const auto& title : header) widths.push_back(std::max<size_t>(title.size(), 8));
+  for (const auto& row : rows) widths[0] = std::max(widths[0], row.size());
+
+  std::ostringstream out;
+  auto line = [&](const std::vector<std::string>& values) {
+    out << "|";
+    for (size_t i = 0; i < values.size(); ++i) {
+      out << " " << (i == 0 ? std::left : std::right) << std::setw(static_cast<int>(widths[i])) << values[i] << " |";
+    }
+    out << "\n";
+  };
+  line(header);
+  out << "|";
+  for (size_t i = 0; i < widths.size(); ++i) out << (i == 0 ? ":" : "-") << std::string(widths[i], '-') << (i == 0 ? "-|" : ":|");
+  out << "\n";
+  for (const auto& row : rows) {
+    std::vector<std::string> values{row};
+    for (const auto& protocol : protocols) {
+      auto found = cells[row].find(protocol);
+      std::ostringstream cell;
+      if (found != cells[row].end()) cell << std::fixed << std::setprecision(1) << 100.0 * found->second << "%";
+      values.push_back(found != cells[row].end() ? cell.str() : "n/a");
+    }
+    line(values);
+  }
+  return out.str();
+}
+
+}  // namespace pretext

@@ -1,0 +1,61 @@
+#include "pretext/models/encoder.h"
+
+#include "pretext/core/error.h"
+#include "pretext/core/options.h"
+#include "pretext/models/convnet.h"
+#include "pretext/models/resnet.h"
+
+namespace pretext {
+
+nlohmann::json EncoderConfig::to_json() const {
+  return nlohmann::json{
+      {"name", name}, {"in_channels", in_channels}, {"image_size", image_size}, {"stem", stem}, {"width", width}};
+}
+
+EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
+  EncoderConfig config;
+  OptionReader reader(values, "encoder");
+  reader.read("name", config.name)
+      .read("in_channels", config.in_channels)
+      .read("image_size", config.image_size)
+      .read("stem", config.stem)
+      .read("width", config.width);
+  reader.finish();
+  return config;
+}
+
+Registry<EncoderFactory>& encoder_registry() {
+  static Registry<EncoderFactory> registry = [] {
+    Registry<EncoderFactory> builtins("encoder");
+    builtins.add(
+        "convnet", [](const EncoderConfig& config) { return std::make_shared<ConvNetEncoder>(config); },
+        "small 6-layer CNN (width, 2w, 4w channels) that trains fast on a CPU; dim 4·width");
+    builtins.add(
+        "resnet18", [](const EncoderConfig& config) { return std::make_shared<ResNetEncoder>(config, 18); },
+        "ResNet-18, basic blocks [2,2,2,2]; dim 8·width (512)");
+    builtins.add(
+        "resnet34", [](const EncoderConfig& config) { return std::make_shared<ResNetEncoder>(config, 34); },
+        "ResNet-34, basic blocks [3,4,6,3]; dim 8·width (512)");
+    builtins.add(
+        "resnet50", [](const EncoderConfig& config) { return std::make_shared<ResNetEncoder>(config, 50); },
+        "ResNet-50, bottleneck blocks [3,4,6,3]; dim 32·width (2048)");
+    return builtins;
+  }();
+  return registry;
+}
+
+EncoderPtr make_encoder(const EncoderConfig& config) {
+  PRETEXT_CHECK(config.in_channels == 1 || config.in_channels == 3, ConfigError,
+                "encoder option 'in_channels' must be 1 or 3, got ", config.in_channels);
+  PRETEXT_CHECK(config.image_size > 0, ConfigError, "encoder option 'image_size' must be positive, got ",
+                config.image_size);
+  PRETEXT_CHECK(config.stem == "auto" || config.stem == "small" || config.stem == "imagenet", ConfigError,
+                "encoder option 'stem' must be auto, small or imagenet, got '", config.stem, "'");
+  PRETEXT_CHECK(config.width >= 0, ConfigError, "encoder option 'width' must be ≥ 0 (0 = the default), got ",
+                config.width);
+  EncoderPtr encoder = encoder_registry().get(config.name).factory(config);
+  PRETEXT_CHECK(encoder != nullptr, ConfigError, "encoder '", config.name, "' factory returned no encoder");
+  return encoder;
+}
+
+}  // namespace pretext

@@ -1,0 +1,79 @@
+#include "pretext/tasks/simclr.h"
+
+#include "pretext/core/options.h"
+
+namespace pretext {
+
+SimCLROptions SimCLROptions::from_json(const nlohmann::json& values) {
+  SimCLROptions options;
+  OptionReader reader(values, "task simclr");
+  nlohmann::json augment = nlohmann::json::object();
+  reader.read("temperature", options.temperature)
+      .read("projector_hidden_dim", options.projector_hidden_dim)
+      .read("projector_out_dim", options.projector_out_dim)
+      .read("projector_layers", options.projector_layers)
+      .read("augment", augment);
+  reader.finish();
+  options.augment = ImageAugmentOptions::from_json(augment, "task simclr: augment");
+  PRETEXT_CHECK(options.temperature > 0, ConfigError, "task simclr: temperature must be > 0, got ",
+                options.temperature);
+  PRETEXT_CHECK(options.projector_out_dim > 0 && options.projector_layers >= 1, ConfigError,
+                "task simclr: projector_out_dim must be > 0 and projector_layers >= 1");
+  return options;
+}
+
+nlohmann::json SimCLROptions::to_json() const {
+  return {{"temperature", temperature},
+          {"projector_hidden_dim", projector_hidden_dim},
+          {"projector_out_dim", projector_out_dim},
+          {"projector_layers", projector_layers},
+          {"augment", augment.to_json()}};
+}
+
+std::pair<torch::Tensor, torch::Tensor> nt_xent_loss(const torch::Tensor& z1, const torch::Tensor& z2,
+                                                     double temperature) {
+  const int64_t batch = z1.size(0);
+  // The similarity logits are computed in float32 even under bf16 autocast: with a temperature
+  // of 0.1–0.5 the logits reach ±10, where bf16's 8-bit mantissa costs the softmax real accuracy.
+  auto z = torch::cat({z1, z2}, 0).to(torch::kFloat32);
+  z = torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto logits = torch::matmul(z, z.t()) / temperature;
+  // An anchor is never its own candidate (SimCLR eq. 1: the indicator k ≠ i).
+  auto self = torch::eye(2 * batch, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
+  logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
+  auto arange = torch::arange(batch, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+  auto targets = torch::cat({arange + batch, arange});
+  auto loss = torch::nn::functional::cross_entropy(logits, targets);
+  auto accuracy = (logits.argmax(1) == targets).to(torch::kFloat32).mean();
+  return {loss, accuracy.detach()};
+}
+
+SimCLRTask::SimCLRTask(const TaskContext& context, SimCLROptions options)
+    : PretextTask("SimCLRTask", context.seed), options_(std::move(options)), augment_([&] {
+        ImageAugmentOptions augment = options_.augment;
+        if (augment.size == 0) augment.size = context.encoder.image_size;
+        if (augment.mean.empty()) augment.mean = context.mean;
+        if (augment.std.empty()) augment.std = context.std;
+        augment.validate();
+        return augment;
+      }()) {
+  options_.augment = augment_.options();
+  encoder_ = register_module("encoder", make_encoder(context.encoder));
+  MLPOptions projector;
+  projector.in_dim = encoder_->dim();
+  projector.hidden_dim = options_.projector_hidden_dim > 0 ? options_.projector_hidden_dim : encoder_->dim();
+  projector.out_dim = options_.projector_out_dim;
+  projector.layers = options_.projector_layers;
+  projector_ = register_module("projector", MLP(projector));
+}
+
+PretextTask::Output SimCLRTask::step(const Batch& batch) {
+  const int64_t size = batch.size();
+  // Both views go through the encoder as one batch: one pass, and BatchNorm sees 2B samples.
+  auto views = torch::cat({augment_(batch.input, generator()), augment_(batch.input, generator())}, 0);
+  auto z = projector_->forward(encoder_->forward(prepare_for_encoder(views)));
+  auto [loss, accuracy] = nt_xent_loss(z.slice(0, 0, size), z.slice(0, size), options_.temperature);
+  return {loss, {{"contrastive_acc", accuracy.item<double>()}}};
+}
+
+}  // namespace pretext

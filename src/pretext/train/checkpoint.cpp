@@ -1,0 +1,124 @@
+#include "pretext/train/checkpoint.h"
+
+#include <sstream>
+
+#include "pretext/core/error.h"
+#include "pretext/core/fs.h"
+
+namespace pretext {
+namespace {
+
+torch::serialize::InputArchive open_archive(const std::filesystem::path& path) {
+  std::string bytes = read_file(path);
+  std::istringstream stream(bytes);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(stream);
+  } catch (const c10::Error&) {
+    throw InputError("not a pretext checkpoint (unreadable archive): " + path.string());
+  }
+  return archive;
+}
+
+CheckpointState read_state(torch::serialize::InputArchive& archive, const std::filesystem::path& path) {
+  c10::IValue version, config, numbers, finished;
+  try {
+    archive.read("format_version", version);
+    archive.read("config", config);
+    archive.read("numbers", numbers);
+    archive.read("finished", finished);
+  } catch (const c10::Error&) {
+    throw InputError("not a pretext checkpoint (no pretext header): " + path.string());
+  }
+  PRETEXT_CHECK(version.toInt() == kCheckpointFormatVersion, InputError, path.string(), ": checkpoint format version ",
+                version.toInt(), " is not supported (this pretext reads version ", kCheckpointFormatVersion, ")");
+  CheckpointState state;
+  state.config = nlohmann::json::parse(config.toStringRef(), nullptr, false);
+  PRETEXT_CHECK(!state.config.is_discarded() && state.config.is_object(), InputError, path.string(),
+                ": the checkpoint's config is not valid JSON");
+  auto values = numbers.toTensor();
+  state.step = values[0].item<int64_t>();
+  state.epoch = values[1].item<int64_t>();
+  state.total_steps = values[2].item<int64_t>();
+  state.finished = finished.toBool();
+  return state;
+}
+
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& key,
+                 const std::filesystem::path& path, const std::string& what) {
+  torch::serialize::InputArchive part;
+  try {
+    archive.read(key, part);
+    module.load(part);
+  } catch (const c10::Error& error) {
+    std::string reason = error.what_without_backtrace();
+    throw InputError(path.string() + ": the checkpoint does not fit " + what + " (" +
+                     reason.substr(0, reason.find('\n')) + ")");
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer,
+                     const CheckpointState& state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
+  archive.write("config", c10::IValue(state.config.dump()));
+  archive.write("numbers", torch::tensor({state.step, state.epoch, state.total_steps}, torch::kLong));
+  archive.write("finished", c10::IValue(state.finished));
+  torch::serialize::OutputArchive task_archive;
+  task.save(task_archive);
+  archive.write("task", task_archive);
+  archive.write("generator_state", task.generator().get_state());
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizer->torch_optimizer().save(optimizer_archive);
+    archive.write("optimizer", optimizer_archive);
+  }
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+CheckpointState read_checkpoint_state(const std::filesystem::path& path) {
+  auto archive = open_archive(path);
+  return read_state(archive, path);
+}
+
+CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer) {
+  auto archive = open_archive(path);
+  CheckpointState state = read_state(archive, path);
+  load_module(task, archive, "task", path, "this task and encoder");
+  torch::Tensor generator_state;
+  archive.read("generator_state", generator_state);
+  task.generator().set_state(generator_state);
+  if (optimizer != nullptr) {
+    torch::serialize::InputArchive optimizer_archive;
+    try {
+      archive.read("optimizer", optimizer_archive);
+      optimizer->torch_optimizer().load(optimizer_archive);
+    } catch (const c10::Error&) {
+      throw InputError(path.string() + ": the checkpoint's optimizer state does not fit this optimizer");
+    }
+  }
+  return state;
+}
+
+EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state_out) {
+  auto archive = open_archive(path);
+  CheckpointState state = read_state(archive, path);
+  PRETEXT_CHECK(state.config.contains("encoder"), InputError, path.string(), ": the checkpoint names no encoder");
+  EncoderConfig config = EncoderConfig::from_json(state.config["encoder"]);
+  EncoderPtr encoder = make_encoder(config);
+  torch::serialize::InputArchive task_archive;
+  try {
+    archive.read("task", task_archive);
+  } catch (const c10::Error&) {
+    throw InputError(path.string() + ": the checkpoint holds no weights");
+  }
+  load_module(*encoder, task_archive, "encoder", path, "encoder '" + config.name + "'");
+  if (state_out != nullptr) *state_out = state;
+  return encoder;
+}
+
+}  // namespace pretext

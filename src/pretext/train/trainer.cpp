@@ -1,0 +1,287 @@
+#include "pretext/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "pretext/core/error.h"
+#include "pretext/core/fs.h"
+#include "pretext/core/jsonl.h"
+#include "pretext/core/log.h"
+#include "pretext/train/checkpoint.h"
+
+namespace pretext {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Steps timed to estimate the schedule's length in budget mode (after two warm-up steps whose
+// time includes one-off allocations).
+constexpr int64_t kCalibrationSkip = 2;
+constexpr int64_t kCalibrationSteps = 10;
+
+}  // namespace
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto total = static_cast<int64_t>(std::llround(seconds));
+  char text[32];
+  if (total >= 3600) {
+    std::snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(total / 3600),
+                  static_cast<long long>((total % 3600) / 60));
+  } else if (total >= 60) {
+    std::snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%llds", static_cast<long long>(total));
+  }
+  return text;
+}
+
+void TrainerOptions::validate() const {
+  PRETEXT_CHECK(epochs >= 0, ConfigError, "--epochs must be >= 0, got ", epochs);
+  PRETEXT_CHECK(max_steps >= 0, ConfigError, "--max-steps must be >= 0, got ", max_steps);
+  PRETEXT_CHECK(budget_minutes >= 0, ConfigError, "--budget-minutes must be >= 0, got ", budget_minutes);
+  PRETEXT_CHECK(epochs > 0 || max_steps > 0 || budget_minutes > 0, ConfigError,
+                "training needs a length: give --epochs, --max-steps or --budget-minutes");
+  PRETEXT_CHECK(clip_grad_norm >= 0, ConfigError, "--clip-grad-norm must be >= 0, got ", clip_grad_norm);
+  PRETEXT_CHECK(warmup_epochs >= 0 || warmup_epochs == -1, ConfigError, "--warmup-epochs must be >= 0 (or -1 for auto)");
+  PRETEXT_CHECK(!out_dir.empty(), ConfigError, "--out: an output folder is required");
+  optimizer.validate();
+}
+
+nlohmann::json TrainerOptions::to_json() const {
+  return {{"epochs", epochs},
+          {"max_steps", max_steps},
+          {"budget_minutes", budget_minutes},
+          {"optimizer", optimizer.to_json()},
+          {"warmup_epochs", warmup_epochs},
+          {"final_lr_fraction", final_lr_fraction},
+          {"clip_grad_norm", clip_grad_norm}};
+}
+
+Trainer::Trainer(TaskPtr task, Loader& loader, TrainerOptions options, Runtime runtime, nlohmann::json config)
+    : task_(std::move(task)),
+      loader_(loader),
+      options_(std::move(options)),
+      runtime_(std::move(runtime)),
+      config_(std::move(config)) {
+  options_.validate();
+}
+
+int64_t Trainer::plan_total_steps(double seconds_per_step, double elapsed_seconds) const {
+  const int64_t per_epoch = loader_.batches_per_epoch();
+  int64_t total = 0;
+  if (options_.epochs > 0) {
+    total = options_.epochs * per_epoch;
+  } else if (options_.budget_minutes > 0 && seconds_per_step > 0) {
+    const double left = options_.budget_minutes * 60.0 - elapsed_seconds;
+    total = static_cast<int64_t>(std::max(1.0, left / seconds_per_step));
+  }
+  if (options_.max_steps > 0) total = total > 0 ? std::min(total, options_.max_steps) : options_.max_steps;
+  return total;
+}
+
+TrainResult Trainer::fit() {
+  const std::filesystem::path checkpoint_path = options_.out_dir / "last.pt";
+  const int64_t per_epoch = loader_.batches_per_epoch();
+  const int64_t batch_size = loader_.samples_per_epoch() / std::max<int64_t>(1, per_epoch);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : task_->named_parameters()) named.emplace_back(item.key(), item.value());
+  std::vector<torch::Tensor> parameters;
+  for (const auto& item : named) parameters.push_back(item.second);
+
+  Schedule schedule;
+  schedule.peak_lr = options_.optimizer.peak_lr(batch_size);
+  schedule.final_fraction = options_.final_lr_fraction;
+  Optimizer optimizer(named, options_.optimizer, schedule.peak_lr);
+
+  CheckpointState state;
+  state.config = config_;
+  state.config["train"] = options_.to_json();
+  if (options_.resume) {
+    PRETEXT_CHECK(std::filesystem::exists(checkpoint_path), InputError, "--resume: no checkpoint at ",
+                  checkpoint_path.string());
+    CheckpointState saved = read_checkpoint_state(checkpoint_path);
+    PRETEXT_CHECK(saved.config.value("task", "") == config_.value("task", ""), InputError, checkpoint_path.string(),
+                  ": --resume: the checkpoint was written by task '", saved.config.value("task", ""), "', not '",
+                  config_.value("task", ""), "'");
+    if (saved.config.contains("encoder") && config_.contains("encoder") && saved.config["encoder"] != config_["encoder"]) {
+      throw InputError(checkpoint_path.string() + ": --resume: the checkpoint was written for encoder " +
+                       saved.config["encoder"].dump() + ", but this run asks for " + config_["encoder"].dump());
+    }
+    load_checkpoint(checkpoint_path, *task_, &optimizer);
+    state.step = saved.step;
+    state.epoch = saved.epoch;
+    state.total_steps = saved.total_steps;
+    state.finished = saved.finished;
+    // An explicit length wins over the saved plan, so that `--resume --epochs 20` extends a
+    // finished 10-epoch run; a budget-planned run keeps the length it planned.
+    const int64_t requested = options_.epochs > 0 || options_.budget_minutes == 0 ? plan_total_steps(0, 0) : 0;
+    if (requested > 0) {
+      state.total_steps = requested;
+      state.finished = state.step >= requested;
+    }
+    log::info("resuming from ", checkpoint_path.string(), " at step ", state.step, " (epoch ", state.epoch, ")");
+  }
+
+  int64_t total_steps = state.total_steps > 0 ? state.total_steps : plan_total_steps(0, 0);
+  auto warmup_for = [&](int64_t total) {
+    if (options_.warmup_epochs >= 0) return static_cast<int64_t>(std::llround(options_.warmup_epochs * per_epoch));
+    return std::min<int64_t>(10 * per_epoch, total / 10);
+  };
+  schedule.total_steps = std::max<int64_t>(1, total_steps);
+  schedule.warmup_steps = total_steps > 0 ? warmup_for(total_steps) : 10 * per_epoch;
+
+  // Written only once the run is known to be sound (a resumed checkpoint fits), so that a
+  // refused run leaves the folder as it was.
+  write_file_atomic(options_.out_dir / "config.json", state.config.dump(2) + "\n");
+  JsonLinesWriter metrics(options_.out_dir / "metrics.jsonl", options_.resume);
+  TrainResult result;
+  result.checkpoint = checkpoint_path;
+  if (state.finished) {
+    log::info("the checkpoint's run is already finished; nothing to train");
+    result.steps = state.step;
+    result.epochs = state.epoch;
+    return result;
+  }
+
+  log::info("pretraining: task ", config_.value("task", "?"), ", ", loader_.dataset().size(), " samples, batch ",
+            batch_size, ", ", per_epoch, " steps/epoch, optimizer ", options_.optimizer.name, " peak lr ",
+            schedule.peak_lr, ", ", runtime_.describe());
+
+  task_->train();
+  const auto start = Clock::now();
+  auto last_progress = start;
+  int64_t images = 0;
+  int64_t step = state.step;
+  const int64_t first_step = step;
+  double calibration_start = 0;
+  bool stop = false;
+  double epoch_loss_sum = 0;
+  int64_t epoch_loss_count = 0;
+
+  auto save = [&](bool finished) {
+    state.step = step;
+    state.total_steps = total_steps;
+    state.finished = finished;
+    save_checkpoint(checkpoint_path, *task_, &optimizer, state);
+  };
+
+  for (int64_t epoch = state.epoch; !stop; ++epoch) {
+    const int64_t skip = std::max<int64_t>(0, step - epoch * per_epoch);
+    loader_.start_epoch(epoch, skip);
+    epoch_loss_sum = 0;
+    epoch_loss_count = 0;
+    const auto epoch_start = Clock::now();
+    while (auto batch = loader_.next()) {
+      Batch on_device = batch->to(runtime_.device);
+      PretextTask::Output output;
+      {
+        AutocastGuard autocast(runtime_.device, runtime_.bf16);
+        output = task_->step(on_device);
+      }
+      const double loss = output.loss.item<double>();
+      if (!std::isfinite(loss)) {
+        std::string kept = std::filesystem::exists(checkpoint_path)
+                               ? "the last good checkpoint is " + checkpoint_path.string()
+                               : std::string("no checkpoint was written yet");
+        throw TrainingError("the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                            std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + "); " + kept +
+                            ". Try a lower --lr/--base-lr or --clip-grad-norm 1.0.");
+      }
+      optimizer.zero_grad();
+      output.loss.backward();
+      double grad_norm = 0;
+      if (options_.clip_grad_norm > 0) grad_norm = clip_grad_norm(parameters, options_.clip_grad_norm);
+      optimizer.set_lr(schedule.lr_at(step));
+      optimizer.step();
+      ++step;
+      images += batch->size();
+      epoch_loss_sum += loss;
+      ++epoch_loss_count;
+      task_->after_update(TrainState{step, total_steps, epoch});
+
+      // Budget mode: once a few steps are timed, fix the schedule's length to what fits.
+      const int64_t taken = step - first_step;
+      if (options_.epochs == 0 && options_.budget_minutes > 0 && state.total_steps == 0) {
+        if (taken == kCalibrationSkip) calibration_start = seconds_since(start);
+        if (taken == kCalibrationSkip + kCalibrationSteps) {
+          const double per_step = (seconds_since(start) - calibration_start) / kCalibrationSteps;
+          total_steps = step + plan_total_steps(per_step, seconds_since(start));
+          state.total_steps = total_steps;
+          schedule.total_steps = total_steps;
+          schedule.warmup_steps = warmup_for(total_steps);
+          log::info("budget ", options_.budget_minutes, " min at ", format_duration(per_step), "/step → ", total_steps,
+                    " steps (", std::fixed, static_cast<double>(total_steps) / per_epoch, " epochs)");
+        }
+      }
+
+      const double elapsed = seconds_since(start);
+      const double rate = images / std::max(elapsed, 1e-9);
+      if (step % options_.log_every_steps == 0 || step == total_steps) {
+        nlohmann::json record{{"step", step},       {"epoch", epoch + 1}, {"loss", loss},
+                              {"lr", optimizer.lr()}, {"images_per_second", rate}, {"elapsed_s", elapsed}};
+        if (options_.clip_grad_norm > 0) record["grad_norm"] = grad_norm;
+        for (const auto& [name, value] : output.stats) record[name] = value;
+        metrics.write(record);
+      }
+      if (std::chrono::duration<double>(Clock::now() - last_progress).count() >= options_.progress_seconds ||
+          step == first_step + 1) {
+        last_progress = Clock::now();
+        const int64_t planned = total_steps > 0 ? total_steps : 0;
+        const double eta = planned > 0 ? (planned - step) * elapsed / std::max<int64_t>(1, taken) : NAN;
+        std::ostringstream line;
+        line << "epoch " << epoch + 1 << " step " << step;
+        if (planned > 0) line << "/" << planned;
+        line << " loss " << std::fixed << std::setprecision(4) << loss << " lr " << std::setprecision(4)
+             << optimizer.lr();
+        for (const auto& [name, value] : output.stats) line << " " << name << " " << std::setprecision(3) << value;
+        line << " | " << std::setprecision(0) << rate << " img/s | ETA " << format_duration(eta);
+        log::info(line.str());
+      }
+
+      if ((total_steps > 0 && step >= total_steps) || (options_.max_steps > 0 && step >= options_.max_steps)) {
+        stop = true;
+        break;
+      }
+      if (options_.budget_minutes > 0 && elapsed > options_.budget_minutes * 60.0 * 1.05) {
+        log::warn("the time budget (", options_.budget_minutes, " min) is spent; stopping at step ", step);
+        stop = true;
+        break;
+      }
+      if (stop_requested()) {
+        log::warn("stop requested: saving a checkpoint at step ", step);
+        result.interrupted = true;
+        stop = true;
+        break;
+      }
+    }
+    const bool epoch_complete = step >= (epoch + 1) * per_epoch;
+    state.epoch = epoch_complete ? epoch + 1 : epoch;
+    if (epoch_complete) {
+      result.epochs = epoch + 1;
+      nlohmann::json record{{"event", "epoch"},
+                            {"epoch", epoch + 1},
+                            {"step", step},
+                            {"loss", epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN},
+                            {"seconds", seconds_since(epoch_start)}};
+      metrics.write(record);
+    }
+    save(stop && !result.interrupted);
+  }
+  result.steps = step;
+  result.seconds = seconds_since(start);
+  result.images_per_second = images / std::max(result.seconds, 1e-9);
+  result.final_loss = epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN;
+  log::info("pretraining done: ", step, " steps in ", format_duration(result.seconds), ", ", std::fixed,
+            std::setprecision(0), result.images_per_second, " img/s, last loss ", std::setprecision(4),
+            result.final_loss, "; checkpoint ", checkpoint_path.string());
+  return result;
+}
+
+}  // namespace pretext

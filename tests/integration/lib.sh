@@ -1,0 +1,32 @@
+# Shared helpers for the integration tests. Each test runs in its own folder $WORK.
+set -euo pipefail
+: "${PRETEXT:?PRETEXT must point at the pretext program}"
+WORK=${PRETEXT_TEST_WORK:-$(mktemp -d)}
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$WORK"
+# Small and quick: everything below runs on 2 cores in seconds to a minute.
+export PRETEXT_LOG_LEVEL=${PRETEXT_LOG_LEVEL:-warn}
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# expect_error <pattern> <command…>: the command must exit non-zero (1 for a user error) and
+# print a message matching <pattern> (an extended regex).
+expect_error() {
+  local pattern=$1
+  shift
+  local status=0
+  "$@" >out.txt 2>err.txt || status=$?
+  [ "$status" -ne 0 ] || fail "expected failure, got success: $*"
+  [ "$status" -eq 1 ] || fail "expected exit status 1 for a user error, got $status: $*\n$(cat err.txt)"
+  grep -Eq -- "$pattern" err.txt || fail "error message for '$*' does not match /$pattern/: $(cat err.txt)"
+  echo "ok: $* -> $(head -1 err.txt)"
+}
+
+# json_get <file> <jq-like python-free path>: tiny reader using grep for flat numeric keys.
+json_number() {
+  grep -Eo "\"$2\": *[-0-9.e]+" "$1" | head -1 | sed -E 's/.*: *//'
+}

@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+
+#include "pretext/eval/few_label.h"
+#include "pretext/eval/metrics.h"
+#include "pretext/eval/protocols.h"
+#include "pretext/core/runtime.h"
+
+namespace pretext {
+namespace {
+
+// Three well separated Gaussian clusters in 8 dimensions.
+std::pair<torch::Tensor, torch::Tensor> clusters(int64_t per_class, uint64_t seed) {
+  auto generator = make_generator(seed);
+  auto centres = torch::eye(8).slice(0, 0, 3) * 6;
+  auto labels = torch::arange(3, torch::kLong).repeat_interleave(per_class);
+  auto features = centres.index_select(0, labels) + torch::randn({3 * per_class, 8}, generator);
+  return {features, labels};
+}
+
+TEST(EvalKnn, ClassifiesSeparableClustersPerfectly) {
+  auto [train, train_labels] = clusters(20, 1);
+  auto [test, test_labels] = clusters(10, 2);
+  auto predictions = knn_predict(train, train_labels, test, 3, KnnOptions{});
+  EXPECT_TRUE(torch::equal(predictions, test_labels));
+}
+
+TEST(EvalKnn, WeightsVotesByTemperatureScaledSimilarity) {
+  // One query; two neighbours of class 0 at cosine 0.6, one of class 1 at cosine 1.0.
+  // τ = 0.1: class 1 gets e^10 > 2·e^6; τ = 10: class 0 gets 2·e^0.06 > e^0.1.
+  auto bank = torch::tensor({{0.6, 0.8}, {0.6, -0.8}, {1.0, 0.0}});
+  auto labels = torch::tensor({0, 0, 1}, torch::kLong);
+  auto query = torch::tensor({{1.0, 0.0}});
+  KnnOptions sharp{3, 0.1};
+  KnnOptions flat{3, 10.0};
+  EXPECT_EQ(knn_predict(bank, labels, query, 2, sharp).item<int64_t>(), 1);
+  EXPECT_EQ(knn_predict(bank, labels, query, 2, flat).item<int64_t>(), 0);
+  KnnOptions nearest{1, 0.1};
+  EXPECT_EQ(knn_predict(bank, labels, query, 2, nearest).item<int64_t>(), 1);
+  EXPECT_THROW(knn_predict(bank, labels, query, 2, KnnOptions{0, 0.1}), ConfigError);
+}
+
+TEST(EvalLinear, SeparatesLinearlySeparableData) {
+  auto [train, train_labels] = clusters(30, 3);
+  auto [test, test_labels] = clusters(30, 4);
+  LinearProbeOptions options;
+  options.epochs = 20;
+  auto predictions = linear_probe_predict(train, train_labels, test, 3, options);
+  EXPECT_GE((predictions == test_labels).to(torch::kFloat).mean().item<double>(), 0.97);
+  // Same seed, same predictions.
+  EXPECT_TRUE(torch::equal(predictions, linear_probe_predict(train, train_labels, test, 3, options)));
+}
+
+TEST(EvalMetrics, ConfusionMatrixAndPerClassAccuracy) {
+  auto labels = torch::tensor({0, 0, 1, 1, 2}, torch::kLong);
+  auto predictions = torch::tensor({0, 1, 1, 1, 0}, torch::kLong);
+  auto metrics = classification_metrics(predictions, labels, 3);
+  EXPECT_DOUBLE_EQ(metrics.top1, 3.0 / 5.0);
+  EXPECT_DOUBLE_EQ(metrics.per_class[0], 0.5);
+  EXPECT_DOUBLE_EQ(metrics.per_class[1], 1.0);
+  EXPECT_DOUBLE_EQ(metrics.per_class[2], 0.0);
+  EXPECT_EQ(metrics.confusion[0][1].item<int64_t>(), 1);
+  EXPECT_EQ(metrics.confusion[2][0].item<int64_t>(), 1);
+  auto json = metrics.to_json({"a", "b", "c"});
+  EXPECT_EQ(json["per_class"][2]["class"], "c");
+  EXPECT_EQ(json["confusion_matrix"][1][1], 2);
+}
+
+TEST(EvalTable, OneRowPerLabelBudgetOneColumnPerProtocol) {
+  auto result = [](const std::string& protocol, const std::string& labels, double top1) {
+    ProtocolResult made;
+    made.protocol = protocol;
+    made.labels = labels;
+    made.metrics.top1 = top1;
+    return made;
+  };
+  auto knn10 = result("knn", "10 per class", 0.7512);
+  auto scratch10 = result("scratch", "10 per class", 0.5);
+  auto knn_all = result("knn", "all labels", 0.9);
+  std::string table = format_results_table({scratch10, knn10, knn_all}, {"scratch", "knn"});
+  EXPECT_NE(table.find("supervised from scratch"), std::string::npos);
+  EXPECT_NE(table.find("75.1%"), std::string::npos);
+  EXPECT_NE(table.find("n/a"), std::string::npos);  // no scratch result for all labels
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);
+}
+
+TEST(EvalFewLabel, RejectsUnknownProtocols) {
+  FewLabelOptions options;
+  options.protocols = {"knn", "svm"};
+  EXPECT_THROW(options.validate(), ConfigError);
+}
+
+}  // namespace
+}  // namespace pretext

@@ -1,0 +1,239 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+#include <sstream>
+
+#include "pretext/core/error.h"
+#include "pretext/models/convnet.h"
+#include "pretext/models/encoder.h"
+#include "pretext/models/heads.h"
+#include "pretext/models/resnet.h"
+
+namespace pretext {
+namespace {
+
+EncoderConfig config_for(const std::string& name, int64_t channels, int64_t size, const std::string& stem,
+                         int64_t width) {
+  EncoderConfig config;
+  config.name = name;
+  config.in_channels = channels;
+  config.image_size = size;
+  config.stem = stem;
+  config.width = width;
+  return config;
+}
+
+std::set<std::string> parameter_names(const torch::nn::Module& module) {
+  std::set<std::string> names;
+  for (const auto& item : module.named_parameters()) names.insert(item.key());
+  return names;
+}
+
+TEST(Models, ConvNetOutputShape) {
+  for (int64_t channels : {1, 3}) {
+    EncoderPtr encoder = make_encoder(config_for("convnet", channels, 28, "auto", 0));
+    EXPECT_EQ(encoder->dim(), 256);
+    torch::Tensor out = encoder->forward(torch::rand({2, channels, 28, 28}));
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 256}));
+
+    EncoderPtr narrow = make_encoder(config_for("convnet", channels, 16, "auto", 8));
+    EXPECT_EQ(narrow->dim(), 32);
+    EXPECT_EQ(narrow->forward(torch::rand({3, channels, 16, 16})).sizes(), (std::vector<int64_t>{3, 32}));
+  }
+}
+
+TEST(Models, ResNetOutputShapes) {
+  struct Case {
+    std::string name;
+    int64_t width;
+    int64_t dim;
+  };
+  for (const Case& c : {Case{"resnet18", 8, 64}, Case{"resnet34", 4, 32}, Case{"resnet50", 16, 512}}) {
+    for (int64_t channels : {1, 3}) {
+      for (const std::string stem : {"small", "imagenet", "auto"}) {
+        EncoderPtr encoder = make_encoder(config_for(c.name, channels, 32, stem, c.width));
+        EXPECT_EQ(encoder->dim(), c.dim) << c.name;
+        torch::Tensor out = encoder->forward(torch::rand({2, channels, 32, 32}));
+        EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, c.dim})) << c.name << " " << stem;
+      }
+    }
+  }
+  // Default width: the paper's dimensions.
+  EXPECT_EQ(ResNetEncoder(config_for("resnet18", 3, 32, "auto", 0), 18).dim(), 512);
+  EXPECT_EQ(ResNetEncoder(config_for("resnet50", 3, 32, "auto", 0), 50).dim(), 2048);
+}
+
+TEST(Models, StemFollowsImageSize) {
+  auto stem_kernel = [](const EncoderConfig& config) {
+    ResNetEncoder encoder(config, 18);
+    return encoder.named_parameters()["stem.conv.weight"].size(2);
+  };
+  EXPECT_EQ(stem_kernel(config_for("resnet18", 3, 32, "auto", 4)), 3);
+  EXPECT_EQ(stem_kernel(config_for("resnet18", 3, 64, "auto", 4)), 3);
+  EXPECT_EQ(stem_kernel(config_for("resnet18", 3, 96, "auto", 4)), 7);
+  EXPECT_EQ(stem_kernel(config_for("resnet18", 3, 32, "imagenet", 4)), 7);
+  EXPECT_EQ(stem_kernel(config_for("resnet18", 3, 224, "small", 4)), 3);
+}
+
+TEST(Models, ChannelsLastInputGivesTheSameOutput) {
+  for (const EncoderConfig& config :
+       {config_for("convnet", 1, 28, "auto", 8), config_for("resnet18", 3, 32, "small", 8),
+        config_for("resnet50", 3, 64, "imagenet", 8)}) {
+    EncoderPtr encoder = make_encoder(config);
+    EXPECT_TRUE(encoder->prefers_channels_last());
+    torch::Tensor x = torch::rand({4, config.in_channels, config.image_size, config.image_size});
+    for (bool training : {true, false}) {
+      encoder->train(training);
+      torch::Tensor contiguous = encoder->forward(x);
+      torch::Tensor channels_last = encoder->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+      // Different convolution kernels round differently; deep stacks of training-mode BN on a
+      // batch of 4 amplify that to ~1e-4 relative.
+      EXPECT_TRUE(torch::allclose(contiguous, channels_last, 1e-3, 1e-3))
+          << config.name << " training " << training << " max difference "
+          << (contiguous - channels_last).abs().max().item<float>() << " of " << contiguous.abs().max().item<float>();
+    }
+  }
+}
+
+TEST(Models, UnknownEncoderListsKnownNames) {
+  try {
+    make_encoder(config_for("nope", 1, 28, "auto", 0));
+    FAIL() << "no throw";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("nope"), std::string::npos) << message;
+    for (const char* name : {"convnet", "resnet18", "resnet34", "resnet50"}) {
+      EXPECT_NE(message.find(name), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(Models, BadConfigNamesTheField) {
+  auto rejects = [](EncoderConfig config, const std::string& field) {
+    try {
+      make_encoder(config);
+      ADD_FAILURE() << "no error for " << field;
+    } catch (const ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+    }
+  };
+  rejects(config_for("convnet", 2, 28, "auto", 0), "in_channels");
+  rejects(config_for("convnet", 1, 0, "auto", 0), "image_size");
+  rejects(config_for("resnet18", 3, 32, "huge", 0), "stem");
+  rejects(config_for("convnet", 1, 28, "auto", -4), "width");
+}
+
+TEST(Models, RegistryHasBuiltinsAndTakesUserEncoders) {
+  Registry<EncoderFactory>& registry = encoder_registry();
+  for (const char* name : {"convnet", "resnet18", "resnet34", "resnet50"}) {
+    ASSERT_TRUE(registry.contains(name)) << name;
+    EXPECT_FALSE(registry.get(name).description.empty()) << name;
+  }
+  if (!registry.contains("test_tiny")) {
+    registry.add(
+        "test_tiny",
+        [](const EncoderConfig& config) {
+          EncoderConfig narrow = config;
+          narrow.width = 2;
+          return std::make_shared<ConvNetEncoder>(narrow);
+        },
+        "a 2-wide convnet for tests");
+  }
+  EXPECT_EQ(make_encoder(config_for("test_tiny", 1, 8, "auto", 0))->dim(), 8);
+}
+
+TEST(Models, EncoderConfigJsonRoundTrip) {
+  EncoderConfig config = config_for("resnet18", 3, 32, "small", 32);
+  nlohmann::json values = config.to_json();
+  EXPECT_EQ(values["name"], "resnet18");
+  EncoderConfig back = EncoderConfig::from_json(values);
+  EXPECT_EQ(back.to_json(), values);
+
+  EncoderConfig partial = EncoderConfig::from_json(nlohmann::json{{"name", "resnet50"}});
+  EXPECT_EQ(partial.name, "resnet50");
+  EXPECT_EQ(partial.in_channels, EncoderConfig{}.in_channels);
+  EXPECT_THROW(EncoderConfig::from_json(nlohmann::json{{"depth", 18}}), ConfigError);
+  EXPECT_THROW(EncoderConfig::from_json(nlohmann::json{{"width", "wide"}}), ConfigError);
+}
+
+TEST(Models, ParameterNamesAreReadable) {
+  std::set<std::string> convnet = parameter_names(ConvNetEncoder(config_for("convnet", 1, 28, "auto", 4)));
+  EXPECT_TRUE(convnet.count("features.stage1.conv1.weight"));
+  EXPECT_TRUE(convnet.count("features.stage3.bn2.bias"));
+  EXPECT_EQ(convnet.size(), 3u * (2 * (1 + 2)));  // 3 stages × 2 × (conv weight, bn weight, bn bias)
+
+  std::set<std::string> resnet = parameter_names(ResNetEncoder(config_for("resnet18", 3, 32, "auto", 4), 18));
+  EXPECT_TRUE(resnet.count("stem.conv.weight"));
+  EXPECT_TRUE(resnet.count("stages.layer1.0.conv1.weight"));
+  EXPECT_TRUE(resnet.count("stages.layer2.0.shortcut.conv.weight"));
+  EXPECT_FALSE(resnet.count("stages.layer1.0.shortcut.conv.weight"));
+  std::set<std::string> bottleneck = parameter_names(ResNetEncoder(config_for("resnet50", 3, 32, "auto", 4), 50));
+  EXPECT_TRUE(bottleneck.count("stages.layer1.0.shortcut.conv.weight"));  // 4w → expansion changes channels
+  EXPECT_TRUE(bottleneck.count("stages.layer4.2.bn3.weight"));
+}
+
+TEST(Models, BackwardReachesEveryParameter) {
+  for (const EncoderConfig& config :
+       {config_for("convnet", 1, 16, "auto", 4), config_for("resnet18", 3, 16, "small", 4),
+        config_for("resnet50", 1, 32, "imagenet", 4)}) {
+    EncoderPtr encoder = make_encoder(config);
+    torch::Tensor x = torch::rand({4, config.in_channels, config.image_size, config.image_size})
+                          .contiguous(torch::MemoryFormat::ChannelsLast);
+    encoder->forward(x).square().sum().backward();
+    for (const auto& item : encoder->named_parameters()) {
+      ASSERT_TRUE(item.value().grad().defined()) << config.name << " " << item.key();
+      EXPECT_GT(item.value().grad().abs().sum().item<float>(), 0.0f) << config.name << " " << item.key();
+    }
+  }
+}
+
+TEST(Models, SerializationRestoresTheSameFunction) {
+  EncoderConfig config = config_for("resnet18", 3, 16, "small", 4);
+  EncoderPtr saved = make_encoder(config);
+  saved->eval();
+  std::stringstream buffer;
+  torch::save(saved, buffer);
+  EncoderPtr loaded = make_encoder(config);
+  torch::load(loaded, buffer);
+  loaded->eval();
+  torch::Tensor x = torch::rand({2, 3, 16, 16});
+  EXPECT_TRUE(torch::allclose(saved->forward(x), loaded->forward(x)));
+}
+
+TEST(Models, MLPShapesAndLayers) {
+  MLPOptions options;
+  options.in_dim = 16;
+  options.hidden_dim = 32;
+  options.out_dim = 8;
+  MLP two(options);
+  EXPECT_EQ(two->forward(torch::rand({4, 16})).sizes(), (std::vector<int64_t>{4, 8}));
+  std::set<std::string> names = parameter_names(*two);
+  EXPECT_TRUE(names.count("net.linear1.weight"));
+  EXPECT_TRUE(names.count("net.bn1.weight"));
+  EXPECT_TRUE(names.count("net.linear2.bias"));
+  EXPECT_EQ(names.size(), 6u);
+
+  options.layers = 1;
+  MLP one(options);
+  EXPECT_EQ(one->forward(torch::rand({4, 16})).sizes(), (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(parameter_names(*one).size(), 2u);
+
+  options.layers = 3;
+  options.batch_norm = false;
+  options.last_batch_norm = true;
+  options.bias = false;
+  MLP three(options);
+  torch::Tensor out = three->forward(torch::rand({64, 16}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{64, 8}));
+  EXPECT_EQ(parameter_names(*three).size(), 3u);  // three weights; the last BN has no affine
+  // Output BN without affine: zero mean, unit variance per feature in training.
+  EXPECT_LT(out.mean(0).abs().max().item<float>(), 1e-4f);
+  EXPECT_NEAR(out.var(0, /*unbiased=*/false).mean().item<float>(), 1.0f, 0.1f);
+
+  options.layers = 0;
+  EXPECT_THROW(MLP{options}, ConfigError);
+}
+
+}  // namespace
+}  // namespace pretext

@@ -1,0 +1,215 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "pretext/core/fs.h"
+#include "pretext/core/jsonl.h"
+#include "pretext/data/dataset.h"
+#include "pretext/data/loader.h"
+#include "pretext/train/checkpoint.h"
+#include "pretext/train/optim.h"
+#include "pretext/train/trainer.h"
+
+namespace pretext {
+namespace {
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::path(PRETEXT_TEST_TMP) / name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+TEST(TrainSchedule, WarmsUpLinearlyThenDecaysAsACosine) {
+  Schedule schedule{/*peak_lr=*/1.0, /*warmup_steps=*/10, /*total_steps=*/110, /*final_fraction=*/0.0};
+  EXPECT_NEAR(schedule.lr_at(0), 0.1, 1e-12);
+  EXPECT_NEAR(schedule.lr_at(9), 1.0, 1e-12);
+  EXPECT_NEAR(schedule.lr_at(10), 1.0, 1e-12);
+  EXPECT_NEAR(schedule.lr_at(60), 0.5, 1e-12);  // halfway through the decay: (1 + cos π/2) / 2
+  EXPECT_NEAR(schedule.lr_at(110), 0.0, 1e-12);
+  schedule.final_fraction = 0.1;
+  EXPECT_NEAR(schedule.lr_at(110), 0.1, 1e-12);
+}
+
+TEST(TrainOptimizer, LarsScalesEachWeightsStepByItsTrustRatio) {
+  // One weight matrix and one bias; no momentum history on the first step, so the update is
+  // lr × trust × (g + wd·w) for the weight (You et al. 2017) and lr × g for the bias.
+  auto weight = torch::tensor({{3.0, 4.0}}).requires_grad_();  // ‖w‖ = 5
+  auto bias = torch::tensor({1.0}).requires_grad_();
+  OptimizerOptions options;
+  options.name = "lars";
+  options.weight_decay = 0.0;
+  options.lars_trust = 0.001;
+  Optimizer optimizer({{"w", weight}, {"b", bias}}, options, /*initial_lr=*/1.0);
+  weight.mutable_grad() = torch::tensor({{0.0, 2.0}});  // ‖g‖ = 2
+  bias.mutable_grad() = torch::tensor({0.5});
+  optimizer.step();
+  const double trust = 0.001 * 5.0 / 2.0;
+  EXPECT_NEAR(weight[0][0].item<double>(), 3.0, 1e-9);
+  EXPECT_NEAR(weight[0][1].item<double>(), 4.0 - trust * 2.0, 1e-6);
+  EXPECT_NEAR(bias[0].item<double>(), 0.5, 1e-7);
+}
+
+TEST(TrainOptimizer, RejectsUnknownNamesAndBadValues) {
+  auto weight = torch::zeros({2, 2}).requires_grad_();
+  OptimizerOptions options;
+  options.name = "adagrad";
+  EXPECT_THROW(Optimizer({{"w", weight}}, options, 0.1), ConfigError);
+  options.name = "sgd";
+  options.momentum = 1.5;
+  EXPECT_THROW(Optimizer({{"w", weight}}, options, 0.1), ConfigError);
+}
+
+TEST(TrainOptimizer, ClipGradNormBoundsTheGlobalNorm) {
+  auto a = torch::zeros({2}).requires_grad_();
+  auto b = torch::zeros({1}).requires_grad_();
+  a.mutable_grad() = torch::tensor({3.0, 0.0});
+  b.mutable_grad() = torch::tensor({4.0});
+  EXPECT_NEAR(clip_grad_norm({a, b}, 1.0), 5.0, 1e-9);
+  auto norm = std::sqrt(a.grad().pow(2).sum().item<double>() + b.grad().pow(2).sum().item<double>());
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+std::shared_ptr<ImageDataset> tiny_images(int64_t count) {
+  torch::manual_seed(5);
+  auto images = torch::randint(0, 256, {count, 16, 16, 1}, torch::kLong).to(torch::kUInt8);
+  return std::make_shared<ImageDataset>(images, torch::full({count}, -1, torch::kLong), std::vector<std::string>{},
+                                        "tiny");
+}
+
+TaskContext tiny_context(const std::string& encoder = "convnet") {
+  TaskContext context;
+  context.encoder.name = encoder;
+  context.encoder.width = 8;
+  context.encoder.in_channels = 1;
+  context.encoder.image_size = 16;
+  context.mean = {0.5};
+  context.std = {0.25};
+  return context;
+}
+
+TrainerOptions tiny_trainer(const fs::path& out) {
+  TrainerOptions options;
+  options.epochs = 2;
+  options.out_dir = out;
+  options.optimizer.name = "sgd";
+  options.optimizer.lr = 0.05;
+  options.progress_seconds = 1000;
+  options.log_every_steps = 1;
+  return options;
+}
+
+Runtime cpu_runtime() {
+  RuntimeOptions options;
+  options.device = "cpu";
+  options.precision = "fp32";
+  return init_runtime(options);
+}
+
+TEST(TrainTrainer, RunsEpochsWritesMetricsAndACheckpointThatResumes) {
+  fs::path out = fresh_dir("trainer_run");
+  LoaderOptions loader_options;
+  loader_options.batch_size = 8;
+  Loader loader(std::make_shared<UnlabeledView>(tiny_images(32)), loader_options);
+  auto task = make_task("simclr", tiny_context());
+  Trainer trainer(task, loader, tiny_trainer(out), cpu_runtime(), {{"task", "simclr"}});
+  TrainResult result = trainer.fit();
+  EXPECT_EQ(result.steps, 8);
+  EXPECT_EQ(result.epochs, 2);
+  ASSERT_TRUE(fs::exists(out / "last.pt"));
+  auto records = read_json_lines(out / "metrics.jsonl");
+  ASSERT_GE(records.size(), 8u);
+  EXPECT_EQ(records[0]["step"], 1);
+  EXPECT_TRUE(records[0].contains("contrastive_acc"));
+  CheckpointState state = read_checkpoint_state(out / "last.pt");
+  EXPECT_EQ(state.step, 8);
+  EXPECT_EQ(state.epoch, 2);
+  EXPECT_TRUE(state.finished);
+
+  // Resume with a longer plan: continues from step 8 and the weights it saved.
+  auto resumed_task = make_task("simclr", tiny_context());
+  TrainerOptions longer = tiny_trainer(out);
+  longer.resume = true;
+  longer.epochs = 3;
+  Trainer again(resumed_task, loader, longer, cpu_runtime(), {{"task", "simclr"}});
+  TrainResult more = again.fit();
+  EXPECT_EQ(more.steps, 12);
+  EXPECT_EQ(read_checkpoint_state(out / "last.pt").step, 12);
+
+  // Asking for no more than is done: nothing to train.
+  auto done_task = make_task("simclr", tiny_context());
+  Trainer done(done_task, loader, longer, cpu_runtime(), {{"task", "simclr"}});
+  EXPECT_EQ(done.fit().steps, 12);
+}
+
+TEST(TrainCheckpoint, RoundTripsWeightsAndRejectsOtherEncoders) {
+  fs::path out = fresh_dir("checkpoint");
+  auto task = make_task("rotation", tiny_context());
+  CheckpointState state;
+  state.config = {{"task", "rotation"}, {"encoder", tiny_context().encoder.to_json()}};
+  state.step = 12;
+  save_checkpoint(out / "a.pt", *task, nullptr, state);
+
+  auto encoder = load_encoder(out / "a.pt");
+  auto original = task->encoder()->named_parameters();
+  for (const auto& item : encoder->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), original[item.key()])) << item.key();
+  }
+  auto other = make_task("rotation", tiny_context("resnet18"));
+  EXPECT_THROW(load_checkpoint(out / "a.pt", *other, nullptr), InputError);
+  EXPECT_EQ(read_checkpoint_state(out / "a.pt").step, 12);
+
+  write_file_atomic(out / "junk.pt", "not a checkpoint");
+  EXPECT_THROW(read_checkpoint_state(out / "junk.pt"), InputError);
+  EXPECT_THROW(load_encoder(out / "missing.pt"), InputError);
+}
+
+// A task whose loss turns NaN at its third step.
+class DivergingTask : public PretextTask {
+ public:
+  explicit DivergingTask(const TaskContext& context) : PretextTask("DivergingTask", 0) {
+    encoder_ = register_module("encoder", make_encoder(context.encoder));
+  }
+  Output step(const Batch& batch) override {
+    auto x = torch::ones({2, 1, 16, 16});
+    auto loss = encoder_->forward(x).pow(2).mean();
+    if (++calls_ >= 3) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    return {loss, {}};
+  }
+  EncoderPtr encoder() const override { return encoder_; }
+  nlohmann::json options_json() const override { return nlohmann::json::object(); }
+
+ private:
+  EncoderPtr encoder_;
+  int calls_ = 0;
+};
+
+TEST(TrainTrainer, ANanLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
+  fs::path out = fresh_dir("trainer_nan");
+  LoaderOptions loader_options;
+  loader_options.batch_size = 8;
+  Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);  // 2 steps per epoch
+  auto task = std::make_shared<DivergingTask>(tiny_context());
+  Trainer trainer(task, loader, tiny_trainer(out), cpu_runtime(), {{"task", "diverging"}});
+  try {
+    trainer.fit();
+    FAIL() << "no throw";
+  } catch (const TrainingError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("NaN at step 3"), std::string::npos) << message;
+    EXPECT_NE(message.find("last.pt"), std::string::npos) << message;
+  }
+  CheckpointState state = read_checkpoint_state(out / "last.pt");
+  EXPECT_EQ(state.step, 2);  // written after epoch 1, untouched by the failed step
+  EXPECT_FALSE(state.finished);
+}
+
+TEST(TrainTrainer, NeedsALength) {
+  TrainerOptions options;
+  options.out_dir = "x";
+  EXPECT_THROW(options.validate(), ConfigError);
+}
+
+}  // namespace
+}  // namespace pretext
