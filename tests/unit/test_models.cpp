@@ -33,13 +33,13 @@ std::set<std::string> parameter_names(const torch::nn::Module& module) {
 TEST(Models, ConvNetOutputShape) {
   for (int64_t channels : {1, 3}) {
     EncoderPtr encoder = make_encoder(config_for("convnet", channels, 28, "auto", 0));
-    EXPECT_EQ(encoder->dim(), 256);
+    EXPECT_EQ(encoder->dim(), 512);
     torch::Tensor out = encoder->forward(torch::rand({2, channels, 28, 28}));
-    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 256}));
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 512}));
 
     EncoderPtr narrow = make_encoder(config_for("convnet", channels, 16, "auto", 8));
-    EXPECT_EQ(narrow->dim(), 32);
-    EXPECT_EQ(narrow->forward(torch::rand({3, channels, 16, 16})).sizes(), (std::vector<int64_t>{3, 32}));
+    EXPECT_EQ(narrow->dim(), 128);
+    EXPECT_EQ(narrow->forward(torch::rand({3, channels, 16, 16})).sizes(), (std::vector<int64_t>{3, 128}));
   }
 }
 
@@ -140,7 +140,7 @@ TEST(Models, RegistryHasBuiltinsAndTakesUserEncoders) {
         },
         "a 2-wide convnet for tests");
   }
-  EXPECT_EQ(make_encoder(config_for("test_tiny", 1, 8, "auto", 0))->dim(), 8);
+  EXPECT_EQ(make_encoder(config_for("test_tiny", 1, 8, "auto", 0))->dim(), 32);  // 16 × width 2
 }
 
 TEST(Models, EncoderConfigJsonRoundTrip) {
@@ -161,7 +161,9 @@ TEST(Models, ParameterNamesAreReadable) {
   std::set<std::string> convnet = parameter_names(ConvNetEncoder(config_for("convnet", 1, 28, "auto", 4)));
   EXPECT_TRUE(convnet.count("features.stage1.conv1.weight"));
   EXPECT_TRUE(convnet.count("features.stage3.bn2.bias"));
-  EXPECT_EQ(convnet.size(), 3u * (2 * (1 + 2)));  // 3 stages × 2 × (conv weight, bn weight, bn bias)
+  EXPECT_TRUE(convnet.count("features.expand.weight"));
+  // 3 stages × 2 × (conv weight, bn weight, bn bias) + the 1×1 expansion (conv weight, bn weight, bn bias)
+  EXPECT_EQ(convnet.size(), 3u * (2 * (1 + 2)) + 3u);
 
   std::set<std::string> resnet = parameter_names(ResNetEncoder(config_for("resnet18", 3, 32, "auto", 4), 18));
   EXPECT_TRUE(resnet.count("stem.conv.weight"));

@@ -8,7 +8,10 @@ namespace nn = torch::nn;
 
 namespace {
 
-constexpr int64_t kDefaultWidth = 64;
+constexpr int64_t kDefaultWidth = 32;
+// The representation is a 1×1 expansion of the last stage to this many times the width: wide
+// features for the probes at the cost of one cheap layer on a 7×7 map (as MobileNet's last layer).
+constexpr int64_t kExpansion = 16;
 
 // A Sequential that can sit inside another one: AnyModule needs a forward() with concrete types,
 // which nn::Sequential's templated forward lacks.
@@ -43,8 +46,11 @@ ConvNetEncoder::ConvNetEncoder(const EncoderConfig& config) : Encoder("ConvNetEn
   features_->push_back("stage2", conv_stage(width, 2 * width));
   features_->push_back("pool2", nn::MaxPool2d(nn::MaxPool2dOptions(2)));
   features_->push_back("stage3", conv_stage(2 * width, 4 * width));
+  dim_ = kExpansion * width;
+  features_->push_back("expand", nn::Conv2d(nn::Conv2dOptions(4 * width, dim_, 1).bias(false)));
+  features_->push_back("expand_bn", nn::BatchNorm2d(dim_));
+  features_->push_back("expand_relu", nn::ReLU(nn::ReLUOptions().inplace(true)));
   register_module("features", features_);
-  dim_ = 4 * width;
 
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* conv = module->as<nn::Conv2d>()) {

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <iomanip>
 
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
@@ -22,7 +24,8 @@ double seconds_since(Clock::time_point start) {
 // Steps timed to estimate the schedule's length in budget mode (after two warm-up steps whose
 // time includes one-off allocations).
 constexpr int64_t kCalibrationSkip = 2;
-constexpr int64_t kCalibrationSteps = 10;
+// Steps (counted from the run's start) after which the budget's step count is planned again.
+constexpr int64_t kReplanAt[] = {12, 62, 212};
 
 }  // namespace
 
@@ -160,6 +163,7 @@ TrainResult Trainer::fit() {
   int64_t images = 0;
   int64_t step = state.step;
   const int64_t first_step = step;
+  const bool planned_from_checkpoint = state.total_steps > 0;
   double calibration_start = 0;
   bool stop = false;
   double epoch_loss_sum = 0;
@@ -206,18 +210,20 @@ TrainResult Trainer::fit() {
       ++epoch_loss_count;
       task_->after_update(TrainState{step, total_steps, epoch});
 
-      // Budget mode: once a few steps are timed, fix the schedule's length to what fits.
+      // Budget mode: once a few steps are timed, fix the schedule's length to what fits; plan
+      // again after longer windows, since the first steps run slower (allocations, caches).
       const int64_t taken = step - first_step;
-      if (options_.epochs == 0 && options_.budget_minutes > 0 && state.total_steps == 0) {
+      if (options_.epochs == 0 && options_.budget_minutes > 0 && !planned_from_checkpoint) {
         if (taken == kCalibrationSkip) calibration_start = seconds_since(start);
-        if (taken == kCalibrationSkip + kCalibrationSteps) {
-          const double per_step = (seconds_since(start) - calibration_start) / kCalibrationSteps;
-          total_steps = step + plan_total_steps(per_step, seconds_since(start));
+        if (std::find(std::begin(kReplanAt), std::end(kReplanAt), taken) != std::end(kReplanAt)) {
+          const double per_step = (seconds_since(start) - calibration_start) / (taken - kCalibrationSkip);
+          total_steps = std::max(step + 1, step + plan_total_steps(per_step, seconds_since(start)));
           state.total_steps = total_steps;
           schedule.total_steps = total_steps;
           schedule.warmup_steps = warmup_for(total_steps);
-          log::info("budget ", options_.budget_minutes, " min at ", format_duration(per_step), "/step → ", total_steps,
-                    " steps (", std::fixed, static_cast<double>(total_steps) / per_epoch, " epochs)");
+          log::info("budget ", options_.budget_minutes, " min at ", std::fixed, std::setprecision(0), per_step * 1000,
+                    " ms/step → ", total_steps, " steps (", std::setprecision(1),
+                    static_cast<double>(total_steps) / per_epoch, " epochs)");
         }
       }
 
