@@ -155,16 +155,18 @@ int run_cli(int argc, char** argv) {
   RuntimeFlags runtime_flags;
   PretrainFlags pretrain_flags;
   EvaluateFlags evaluate_flags;
+  PretrainFlags demo_pretrain = demo_pretrain_defaults();
+  EvaluateFlags demo_evaluate = demo_evaluate_defaults();
   double demo_budget_minutes = 15;
 
   auto* demo = app.add_subcommand("demo", "the default job: Fashion-MNIST, pretrain with labels withheld, then "
                                           "10/100/all labels per class against a from-scratch baseline");
   add_runtime_flags(*demo, runtime_flags);
-  add_pretrain_flags(*demo, pretrain_flags, true);
-  add_evaluate_flags(*demo, evaluate_flags, true);
+  add_pretrain_flags(*demo, demo_pretrain, true);
+  add_evaluate_flags(*demo, demo_evaluate, true);
   demo->add_option("--budget-minutes", demo_budget_minutes, "total wall-clock budget, pretraining and evaluation")
       ->capture_default_str();
-  demo->add_option("--epochs", pretrain_flags.config.trainer.epochs,
+  demo->add_option("--epochs", demo_pretrain.config.trainer.epochs,
                    "pretraining epochs (0 = fit pretraining into the budget)")
       ->capture_default_str();
 
@@ -187,7 +189,7 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (*list) return run_list();
-    if (*demo) return run_demo(pretrain_flags, evaluate_flags, demo_budget_minutes, runtime_flags);
+    if (*demo) return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags);
     if (*pretrain) {
       finish_pretrain_flags(pretrain_flags);
       return run_pretrain(pretrain_flags, runtime_flags);

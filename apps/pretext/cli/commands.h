@@ -52,6 +52,10 @@ void finish_evaluate_flags(EvaluateFlags& flags);
 std::vector<ProtocolResult> evaluate_checkpoint(const std::filesystem::path& checkpoint, const EvaluateFlags& flags,
                                                 const std::filesystem::path& out_dir, const Runtime& runtime);
 
+// The demo's recipe: the defaults its flags start from (see demo.cpp for why each differs).
+PretrainFlags demo_pretrain_defaults();
+EvaluateFlags demo_evaluate_defaults();
+
 int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags);
 int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags);
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,

@@ -42,6 +42,12 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   head_options.layers = options.head_layers;
   MLP head(head_options);
   head->to(runtime.device);
+  // The head reads the features through a BatchNorm without affine parameters, as MAE's probe
+  // does (He et al. 2021, appendix A.1): pretrained features arrive at whatever scale the pretext
+  // loss left them, and one learning rate then fits every encoder (the linear probe standardises
+  // its features for the same reason).
+  torch::nn::BatchNorm1d feature_norm(torch::nn::BatchNorm1dOptions(encoder.dim()).affine(false));
+  feature_norm->to(runtime.device);
   encoder.to(runtime.device);
 
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -72,6 +78,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
 
   encoder.train();
   head->train();
+  feature_norm->train();
   int64_t step = 0;
   for (int64_t epoch = 0; step < total; ++epoch) {
     loader.start_epoch(epoch);
@@ -85,7 +92,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
       torch::Tensor loss;
       {
         AutocastGuard autocast(runtime.device, runtime.bf16);
-        auto logits = head->forward(encoder.forward(x)).to(torch::kFloat32);
+        auto logits = head->forward(feature_norm->forward(encoder.forward(x))).to(torch::kFloat32);
         loss = torch::nn::functional::cross_entropy(logits, batch->label.to(runtime.device));
       }
       PRETEXT_CHECK(std::isfinite(loss.item<double>()), TrainingError, "fine-tune: the loss became non-finite at step ",
@@ -101,6 +108,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   torch::NoGradGuard no_grad;
   encoder.eval();
   head->eval();
+  feature_norm->eval();
   std::vector<torch::Tensor> predictions;
   constexpr int64_t kBatch = 512;
   for (int64_t start = 0; start < test.size(); start += kBatch) {
@@ -108,7 +116,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
     auto x = normalize_images(batch.input.to(runtime.device), normalization.mean, normalization.std);
     if (encoder.prefers_channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     AutocastGuard autocast(runtime.device, runtime.bf16);
-    predictions.push_back(head->forward(encoder.forward(x)).argmax(1).to(torch::kCPU));
+    predictions.push_back(head->forward(feature_norm->forward(encoder.forward(x))).argmax(1).to(torch::kCPU));
   }
   return torch::cat(predictions, 0);
 }
