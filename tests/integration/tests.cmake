@@ -2,3 +2,4 @@
 pretext_add_test(cli_pretrain_evaluate pretrain_evaluate.sh)
 pretext_add_test(cli_resume_and_tasks resume_and_tasks.sh)
 pretext_add_test(cli_bad_inputs bad_inputs.sh)
+pretext_add_test(simclr_learns learns.sh)

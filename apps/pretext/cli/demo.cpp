@@ -10,7 +10,7 @@ namespace pretext::cli {
 
 // The share of the demo's budget that pretraining gets; the rest is the evaluation of three
 // label budgets × four protocols (two of them train a network each).
-constexpr double kDemoPretrainShare = 0.73;
+constexpr double kDemoPretrainShare = 0.6;
 constexpr int64_t kDemoFinetuneMaxSteps = 400;
 constexpr int64_t kDemoFinetuneMinSteps = 200;
 

@@ -52,6 +52,14 @@ struct LinearProbeOptions {
   uint64_t seed = 0;
   void validate() const;
 };
+// A linear classifier on standardised features: logits = weight · (f − mean) / std + bias.
+struct LinearProbe {
+  torch::Tensor mean, std;      // [1, dim]
+  torch::Tensor weight, bias;   // [classes, dim], [classes]
+  torch::Tensor predict(const torch::Tensor& features) const;
+};
+LinearProbe train_linear_probe(const torch::Tensor& train_features, const torch::Tensor& train_labels,
+                               int64_t num_classes, const LinearProbeOptions& options);
 // Trains a linear classifier on (features, labels) and returns predictions for the queries.
 torch::Tensor linear_probe_predict(const torch::Tensor& train_features, const torch::Tensor& train_labels,
                                    const torch::Tensor& query_features, int64_t num_classes,
@@ -74,8 +82,12 @@ struct FinetuneOptions {
 };
 // Trains `encoder` (in place) with a new head on the labelled set and returns predictions for
 // the test set. The caller passes a pretrained encoder (finetune) or a fresh one (scratch).
+// With `initial_head` (a linear probe on the same encoder's frozen features) and a 1-layer head,
+// fine-tuning starts from that probe — LP-FT (Kumar et al. 2022): a random head's first large
+// gradients would otherwise disturb the pretrained features before the head is any good.
 torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const Dataset& test,
                                int64_t num_classes, const Normalization& normalization,
-                               const FinetuneOptions& options, const Runtime& runtime);
+                               const FinetuneOptions& options, const Runtime& runtime,
+                               const LinearProbe* initial_head = nullptr);
 
 }  // namespace pretext

@@ -60,8 +60,8 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
   // Frozen features are computed once for the whole pool and the test set; each label budget
   // then only selects rows.
   torch::Tensor pool_features, test_features;
-  if (wants("knn") || wants("linear")) {
-    PRETEXT_CHECK(static_cast<bool>(pretrained), ConfigError, "k-NN and linear probes need a pretrained encoder");
+  if (wants("knn") || wants("linear") || wants("finetune")) {
+    PRETEXT_CHECK(static_cast<bool>(pretrained), ConfigError, "k-NN, linear and fine-tune need a pretrained encoder");
     auto start = std::chrono::steady_clock::now();
     EncoderPtr encoder = pretrained();
     encoder->to(runtime.device);
@@ -98,7 +98,14 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
         FinetuneOptions finetune = options.finetune;
         finetune.seed = options.seed;
         if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
-        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, normalization, finetune, runtime);
+        LinearProbe probe;
+        if (!from_scratch) {
+          LinearProbeOptions linear = options.linear;
+          linear.seed = options.seed;
+          probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
+        }
+        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, normalization, finetune, runtime,
+                                       from_scratch ? nullptr : &probe);
       }
       ProtocolResult result;
       result.protocol = protocol;

@@ -30,7 +30,7 @@ void FinetuneOptions::validate() const {
 
 torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const Dataset& test, int64_t num_classes,
                                const Normalization& normalization, const FinetuneOptions& options,
-                               const Runtime& runtime) {
+                               const Runtime& runtime, const LinearProbe* initial_head) {
   options.validate();
   const int64_t n = labelled.size();
   PRETEXT_CHECK(n >= 2, InputError, "fine-tune needs at least 2 labelled samples, got ", n);
@@ -41,13 +41,23 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   head_options.out_dim = num_classes;
   head_options.layers = options.head_layers;
   MLP head(head_options);
-  head->to(runtime.device);
   // The head reads the features through a BatchNorm without affine parameters, as MAE's probe
   // does (He et al. 2021, appendix A.1): pretrained features arrive at whatever scale the pretext
   // loss left them, and one learning rate then fits every encoder (the linear probe standardises
   // its features for the same reason).
   torch::nn::BatchNorm1d feature_norm(torch::nn::BatchNorm1dOptions(encoder.dim()).affine(false));
+  if (initial_head != nullptr && options.head_layers == 1) {
+    torch::NoGradGuard no_grad;
+    auto parameters = head->named_parameters();
+    PRETEXT_CHECK(parameters.contains("net.linear1.weight") && parameters.contains("net.linear1.bias"), Error,
+                  "fine-tune: unexpected head layout");
+    parameters["net.linear1.weight"].copy_(initial_head->weight);
+    parameters["net.linear1.bias"].copy_(initial_head->bias);
+    feature_norm->running_mean.copy_(initial_head->mean.flatten());
+    feature_norm->running_var.copy_(initial_head->std.flatten().square());
+  }
   feature_norm->to(runtime.device);
+  head->to(runtime.device);
   encoder.to(runtime.device);
 
   std::vector<torch::optim::OptimizerParamGroup> groups;

@@ -11,18 +11,22 @@ void LinearProbeOptions::validate() const {
   PRETEXT_CHECK(weight_decay >= 0, ConfigError, "linear probe: weight_decay must be >= 0, got ", weight_decay);
 }
 
-torch::Tensor linear_probe_predict(const torch::Tensor& train_features, const torch::Tensor& train_labels,
-                                   const torch::Tensor& query_features, int64_t num_classes,
-                                   const LinearProbeOptions& options) {
+torch::Tensor LinearProbe::predict(const torch::Tensor& features) const {
+  torch::NoGradGuard no_grad;
+  return torch::addmm(bias, (features - mean) / std, weight.t()).argmax(1);
+}
+
+LinearProbe train_linear_probe(const torch::Tensor& train_features, const torch::Tensor& train_labels,
+                               int64_t num_classes, const LinearProbeOptions& options) {
   options.validate();
   const int64_t n = train_features.size(0);
   PRETEXT_CHECK(n > 0 && n == train_labels.size(0), Error, "linear probe: ", n, " features for ",
                 train_labels.size(0), " labels");
+  LinearProbe probe;
   // Standardised features make one learning rate fit every encoder's feature scale.
-  auto mean = train_features.mean(0, true);
-  auto std = train_features.std(0, true, true).clamp_min(1e-6);
-  auto x = (train_features - mean) / std;
-  auto queries = (query_features - mean) / std;
+  probe.mean = train_features.mean(0, true);
+  probe.std = train_features.std(0, true, true).clamp_min(1e-6);
+  auto x = (train_features - probe.mean) / probe.std;
   auto labels = train_labels.to(torch::kLong);
 
   auto generator = make_generator(options.seed);
@@ -49,8 +53,15 @@ torch::Tensor linear_probe_predict(const torch::Tensor& train_features, const to
       optimizer.step();
     }
   }
-  torch::NoGradGuard no_grad;
-  return classifier->forward(queries).argmax(1);
+  probe.weight = classifier->weight.detach().clone();
+  probe.bias = classifier->bias.detach().clone();
+  return probe;
+}
+
+torch::Tensor linear_probe_predict(const torch::Tensor& train_features, const torch::Tensor& train_labels,
+                                   const torch::Tensor& query_features, int64_t num_classes,
+                                   const LinearProbeOptions& options) {
+  return train_linear_probe(train_features, train_labels, num_classes, options).predict(query_features);
 }
 
 }  // namespace pretext

@@ -24,8 +24,10 @@ double seconds_since(Clock::time_point start) {
 // Steps timed to estimate the schedule's length in budget mode (after two warm-up steps whose
 // time includes one-off allocations).
 constexpr int64_t kCalibrationSkip = 2;
-// Steps (counted from the run's start) after which the budget's step count is planned again.
+// Steps (counted from the run's start) after which the budget's step count is planned again,
+// and then every kReplanEvery steps until 90% of the run, since the machine's speed drifts.
 constexpr int64_t kReplanAt[] = {12, 62, 212};
+constexpr int64_t kReplanEvery = 200;
 
 }  // namespace
 
@@ -215,13 +217,15 @@ TrainResult Trainer::fit() {
       const int64_t taken = step - first_step;
       if (options_.epochs == 0 && options_.budget_minutes > 0 && !planned_from_checkpoint) {
         if (taken == kCalibrationSkip) calibration_start = seconds_since(start);
-        if (std::find(std::begin(kReplanAt), std::end(kReplanAt), taken) != std::end(kReplanAt)) {
+        const bool replan = std::find(std::begin(kReplanAt), std::end(kReplanAt), taken) != std::end(kReplanAt) ||
+                            (taken > kReplanAt[2] && taken % kReplanEvery == 0 && step < total_steps * 9 / 10);
+        if (replan) {
           const double per_step = (seconds_since(start) - calibration_start) / (taken - kCalibrationSkip);
           total_steps = std::max(step + 1, step + plan_total_steps(per_step, seconds_since(start)));
           state.total_steps = total_steps;
           schedule.total_steps = total_steps;
           schedule.warmup_steps = warmup_for(total_steps);
-          log::info("budget ", options_.budget_minutes, " min at ", std::fixed, std::setprecision(0), per_step * 1000,
+          if (taken <= kReplanAt[2]) log::info("budget ", options_.budget_minutes, " min at ", std::fixed, std::setprecision(0), per_step * 1000,
                     " ms/step → ", total_steps, " steps (", std::setprecision(1),
                     static_cast<double>(total_steps) / per_epoch, " epochs)");
         }
@@ -255,7 +259,7 @@ TrainResult Trainer::fit() {
         stop = true;
         break;
       }
-      if (options_.budget_minutes > 0 && elapsed > options_.budget_minutes * 60.0 * 1.05) {
+      if (options_.budget_minutes > 0 && elapsed > options_.budget_minutes * 60.0 * 1.02) {
         log::warn("the time budget (", options_.budget_minutes, " min) is spent; stopping at step ", step);
         stop = true;
         break;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# A method is done when it learns: a short SimCLR run must beat the same encoder at its random
+# initialisation under k-NN, with the same labels and test images.
+source "$(dirname "$0")/lib.sh"
+
+common=(--data fashion-mnist --limit 4000 --width 16 --batch-size 128 --seed 7
+        --task-option 'augment={"size":20,"crop_scale":[0.35,1.0],"blur_probability":0.0}')
+# The baseline: one step at a negligible learning rate leaves the initial weights.
+"$PRETEXT" pretrain "${common[@]}" --max-steps 1 --lr 1e-12 --out random
+"$PRETEXT" pretrain "${common[@]}" --epochs 5 --base-lr 0.6 --out trained
+
+evaluate() {
+  "$PRETEXT" evaluate --checkpoint "$1/last.pt" --limit 4000 --labels-per-class 100 --protocol knn \
+    --out "$1/eval" --seed 7 >/dev/null
+  grep -Eo '"top1": *[0-9.e-]+' "$1/eval/results.json" | head -1 | sed -E 's/.*: *//'
+}
+random_top1=$(evaluate random)
+trained_top1=$(evaluate trained)
+echo "k-NN top-1 with 100 labels per class: random encoder $random_top1, after SimCLR $trained_top1"
+awk -v r="$random_top1" -v t="$trained_top1" 'BEGIN { exit !(t >= r + 0.03) }' \
+  || fail "SimCLR did not beat the random encoder by 3 points ($trained_top1 vs $random_top1)"
+echo "learns: ok"
