@@ -71,16 +71,9 @@ class JigsawTask : public pretext::PretextTask {
 
  private:
   static pretext::ImageAugment make_augment(const pretext::TaskContext& context, const JigsawOptions& options) {
-    pretext::ImageAugmentOptions augment;
-    augment.size = context.encoder.image_size;
-    augment.crop_scale = {options.crop_min_scale, 1.0};
+    auto augment = pretext::crop_and_flip_only(options.crop_min_scale);
     augment.flip_probability = 0.0;  // a mirrored puzzle would need its own answer
-    augment.jitter_probability = 0.0;
-    augment.grayscale_probability = 0.0;
-    augment.blur_probability = 0.0;
-    augment.mean = context.mean;
-    augment.std = context.std;
-    return pretext::ImageAugment(augment);
+    return pretext::ImageAugment(pretext::fit_augment_to_data(augment, context));
   }
 
   JigsawOptions options_;

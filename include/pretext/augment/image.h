@@ -53,6 +53,10 @@ struct ImageAugmentOptions {
   void validate() const;
 };
 
+// Random resized crop (area fraction from crop_min_scale to 1) and flip, no photometric changes:
+// views that keep an image's meaning (fine-tuning, rotation prediction).
+ImageAugmentOptions crop_and_flip_only(double crop_min_scale);
+
 class ImageAugment {
  public:
   explicit ImageAugment(ImageAugmentOptions options);

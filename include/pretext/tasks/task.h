@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "pretext/augment/image.h"
 #include "pretext/core/registry.h"
 #include "pretext/data/batch.h"
 #include "pretext/models/encoder.h"
@@ -67,6 +68,10 @@ class PretextTask : public torch::nn::Module {
  private:
   torch::Generator generator_;
 };
+
+// Fills what the task's augmentation options leave open from the context — output size = the
+// encoder's image size, mean/std = the data's — and validates them.
+ImageAugmentOptions fit_augment_to_data(ImageAugmentOptions options, const TaskContext& context);
 
 using TaskPtr = std::shared_ptr<PretextTask>;
 using TaskFactory = std::function<TaskPtr(const TaskContext&)>;

@@ -108,6 +108,15 @@ torch::Tensor normalize_channels(const torch::Tensor& x, const std::vector<doubl
 // ---------------------------------------------------------------------------------------------
 // Options
 
+ImageAugmentOptions crop_and_flip_only(double crop_min_scale) {
+  ImageAugmentOptions options;
+  options.crop_scale = {crop_min_scale, 1.0};
+  options.jitter_probability = 0.0;
+  options.grayscale_probability = 0.0;
+  options.blur_probability = 0.0;
+  return options;
+}
+
 ImageAugmentOptions ImageAugmentOptions::from_json(const nlohmann::json& values, const std::string& where) {
   ImageAugmentOptions options;
   OptionReader reader(values, where);

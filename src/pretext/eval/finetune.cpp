@@ -7,12 +7,7 @@
 namespace pretext {
 
 ImageAugmentOptions FinetuneOptions::default_augment() {
-  ImageAugmentOptions augment;
-  augment.crop_scale = {0.5, 1.0};
-  augment.jitter_probability = 0.0;
-  augment.grayscale_probability = 0.0;
-  augment.blur_probability = 0.0;
-  return augment;
+  return crop_and_flip_only(0.5);
 }
 
 void FinetuneOptions::validate() const {

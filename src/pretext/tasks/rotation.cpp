@@ -5,12 +5,7 @@
 namespace pretext {
 
 ImageAugmentOptions RotationOptions::default_augment() {
-  ImageAugmentOptions augment;
-  augment.crop_scale = {0.5, 1.0};
-  augment.jitter_probability = 0.0;
-  augment.grayscale_probability = 0.0;
-  augment.blur_probability = 0.0;
-  return augment;
+  return crop_and_flip_only(0.5);
 }
 
 RotationOptions RotationOptions::from_json(const nlohmann::json& values) {
@@ -34,14 +29,9 @@ nlohmann::json RotationOptions::to_json() const {
 }
 
 RotationTask::RotationTask(const TaskContext& context, RotationOptions options)
-    : PretextTask("RotationTask", context.seed), options_(std::move(options)), augment_([&] {
-        ImageAugmentOptions augment = options_.augment;
-        if (augment.size == 0) augment.size = context.encoder.image_size;
-        if (augment.mean.empty()) augment.mean = context.mean;
-        if (augment.std.empty()) augment.std = context.std;
-        augment.validate();
-        return augment;
-      }()) {
+    : PretextTask("RotationTask", context.seed),
+      options_(std::move(options)),
+      augment_(fit_augment_to_data(options_.augment, context)) {
   options_.augment = augment_.options();
   encoder_ = register_module("encoder", make_encoder(context.encoder));
   MLPOptions head;

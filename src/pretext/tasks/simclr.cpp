@@ -49,14 +49,9 @@ std::pair<torch::Tensor, torch::Tensor> nt_xent_loss(const torch::Tensor& z1, co
 }
 
 SimCLRTask::SimCLRTask(const TaskContext& context, SimCLROptions options)
-    : PretextTask("SimCLRTask", context.seed), options_(std::move(options)), augment_([&] {
-        ImageAugmentOptions augment = options_.augment;
-        if (augment.size == 0) augment.size = context.encoder.image_size;
-        if (augment.mean.empty()) augment.mean = context.mean;
-        if (augment.std.empty()) augment.std = context.std;
-        augment.validate();
-        return augment;
-      }()) {
+    : PretextTask("SimCLRTask", context.seed),
+      options_(std::move(options)),
+      augment_(fit_augment_to_data(options_.augment, context)) {
   options_.augment = augment_.options();
   encoder_ = register_module("encoder", make_encoder(context.encoder));
   MLPOptions projector;

@@ -14,6 +14,14 @@ torch::Tensor PretextTask::prepare_for_encoder(const torch::Tensor& x) const {
   return x;
 }
 
+ImageAugmentOptions fit_augment_to_data(ImageAugmentOptions options, const TaskContext& context) {
+  if (options.size == 0) options.size = context.encoder.image_size;
+  if (options.mean.empty()) options.mean = context.mean;
+  if (options.std.empty()) options.std = context.std;
+  options.validate();
+  return options;
+}
+
 Registry<TaskFactory>& task_registry() {
   static Registry<TaskFactory>* registry = [] {
     auto* made = new Registry<TaskFactory>("pretext task");
