@@ -10,6 +10,7 @@ namespace pretext {
 
 class ConvNetEncoder : public Encoder {
  public:
+  static constexpr int64_t kDefaultWidth = 32;
   explicit ConvNetEncoder(const EncoderConfig& config);
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t dim() const override { return dim_; }

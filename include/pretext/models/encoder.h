@@ -25,6 +25,9 @@ struct EncoderConfig {
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError
+  // The same config with the built-in encoders' defaults written out (width, stem), so that a
+  // checkpoint rebuilds the same network even if a default changes later.
+  EncoderConfig resolved() const;
 };
 
 class Encoder : public torch::nn::Module {

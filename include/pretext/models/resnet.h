@@ -11,6 +11,7 @@ namespace pretext {
 
 class ResNetEncoder : public Encoder {
  public:
+  static constexpr int64_t kDefaultWidth = 64;
   // depth: 18, 34 or 50.
   ResNetEncoder(const EncoderConfig& config, int depth);
   torch::Tensor forward(const torch::Tensor& x) override;

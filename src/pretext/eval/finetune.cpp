@@ -1,3 +1,6 @@
+#include <chrono>
+#include <iomanip>
+
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 #include "pretext/data/loader.h"
@@ -85,6 +88,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   head->train();
   feature_norm->train();
   int64_t step = 0;
+  auto last_progress = std::chrono::steady_clock::now();
   for (int64_t epoch = 0; step < total; ++epoch) {
     loader.start_epoch(epoch);
     while (auto batch = loader.next()) {
@@ -105,7 +109,13 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
-      if (++step >= total || stop_requested()) break;
+      ++step;
+      if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(15)) {
+        last_progress = std::chrono::steady_clock::now();
+        log::info(options.encoder_lr_scale < 1 ? "fine-tune" : "training", " step ", step, "/", total, " loss ",
+                  std::fixed, std::setprecision(4), loss.item<double>());
+      }
+      if (step >= total || stop_requested()) break;
     }
     if (stop_requested()) throw TrainingError("fine-tune interrupted by a stop request");
   }

@@ -8,7 +8,6 @@ namespace nn = torch::nn;
 
 namespace {
 
-constexpr int64_t kDefaultWidth = 32;
 // The representation is a 1×1 expansion of the last stage to this many times the width: wide
 // features for the probes at the cost of one cheap layer on a 7×7 map (as MobileNet's last layer).
 constexpr int64_t kExpansion = 16;

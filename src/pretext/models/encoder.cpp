@@ -24,12 +24,20 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
   return config;
 }
 
+EncoderConfig EncoderConfig::resolved() const {
+  EncoderConfig out = *this;
+  if (out.width == 0 && out.name == "convnet") out.width = ConvNetEncoder::kDefaultWidth;
+  if (out.width == 0 && out.name.rfind("resnet", 0) == 0) out.width = ResNetEncoder::kDefaultWidth;
+  if (out.stem == "auto" && out.name.rfind("resnet", 0) == 0) out.stem = out.image_size <= 64 ? "small" : "imagenet";
+  return out;
+}
+
 Registry<EncoderFactory>& encoder_registry() {
   static Registry<EncoderFactory> registry = [] {
     Registry<EncoderFactory> builtins("encoder");
     builtins.add(
         "convnet", [](const EncoderConfig& config) { return std::make_shared<ConvNetEncoder>(config); },
-        "small 6-layer CNN (width, 2w, 4w channels) that trains fast on a CPU; dim 4·width");
+        "small CNN: 6 conv layers (w, 2w, 4w channels) + 1×1 expansion, fast on a CPU; dim 16·width (512)");
     builtins.add(
         "resnet18", [](const EncoderConfig& config) { return std::make_shared<ResNetEncoder>(config, 18); },
         "ResNet-18, basic blocks [2,2,2,2]; dim 8·width (512)");

@@ -11,7 +11,6 @@ namespace nn = torch::nn;
 
 namespace {
 
-constexpr int64_t kDefaultWidth = 64;
 // The image side up to which stem "auto" picks the small-image stem.
 constexpr int64_t kSmallStemMaxSide = 64;
 

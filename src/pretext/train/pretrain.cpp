@@ -21,6 +21,7 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   context.encoder = config.encoder;
   context.encoder.in_channels = images->channels();
   context.encoder.image_size = images->height();
+  context.encoder = context.encoder.resolved();
   context.options = config.task_options;
   context.mean = mean;
   context.std = std;
