@@ -198,18 +198,12 @@ int run_cli(int argc, char** argv) {
       finish_evaluate_flags(evaluate_flags);
       return run_evaluate(evaluate_flags, runtime_flags);
     }
-  } catch (const InputError& error) {
+  } catch (const Error& error) {
+    // The user's input or config is at fault (1), or the run itself failed (2).
+    const bool user_error = dynamic_cast<const InputError*>(&error) != nullptr ||
+                            dynamic_cast<const ConfigError*>(&error) != nullptr;
     std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  } catch (const ConfigError& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  } catch (const TrainingError& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 2;
-  } catch (const IoError& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 2;
+    return user_error ? 1 : 2;
   } catch (const c10::Error& error) {
     std::cerr << "error: LibTorch: " << error.what_without_backtrace() << std::endl;
     return 3;
