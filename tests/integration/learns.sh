@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# A method is done when it learns: a short SimCLR run must beat the same encoder at its random
+# A method is done when it learns: a short run of TASK must beat the same encoder at its random
 # initialisation under k-NN, with the same labels and test images.
+#   learns.sh [TASK [MODEL_FLAGS [TRAINING_FLAGS…]]]
+# MODEL_FLAGS (one string, split on spaces) go to both runs; TRAINING_FLAGS to the trained one.
 source "$(dirname "$0")/lib.sh"
 
-common=(--data fashion-mnist --limit 4000 --width 16 --batch-size 128 --seed 7
-        --task-option 'augment={"size":20,"crop_scale":[0.35,1.0],"blur_probability":0.0}')
+task=${1:-simclr}
+read -r -a model <<<"${2:---width 16}"
+shift 2 || shift $#
+training=("$@")
+if [ ${#training[@]} -eq 0 ]; then
+  training=(--epochs 5 --base-lr 0.6 --task-option 'augment={"size":20,"crop_scale":[0.35,1.0],"blur_probability":0.0}')
+fi
+common=(--data fashion-mnist --limit 4000 --batch-size 128 --seed 7 --task "$task" "${model[@]}")
 # The baseline: one step at a negligible learning rate leaves the initial weights.
 "$PRETEXT" pretrain "${common[@]}" --max-steps 1 --lr 1e-12 --out random
-"$PRETEXT" pretrain "${common[@]}" --epochs 5 --base-lr 0.6 --out trained
+"$PRETEXT" pretrain "${common[@]}" "${training[@]}" --out trained
 
 evaluate() {
   "$PRETEXT" evaluate --checkpoint "$1/last.pt" --limit 4000 --labels-per-class 100 --protocol knn \
@@ -16,7 +24,7 @@ evaluate() {
 }
 random_top1=$(evaluate random)
 trained_top1=$(evaluate trained)
-echo "k-NN top-1 with 100 labels per class: random encoder $random_top1, after SimCLR $trained_top1"
+echo "k-NN top-1 with 100 labels per class: random encoder $random_top1, after $task $trained_top1"
 awk -v r="$random_top1" -v t="$trained_top1" 'BEGIN { exit !(t >= r + 0.03) }' \
-  || fail "SimCLR did not beat the random encoder by 3 points ($trained_top1 vs $random_top1)"
+  || fail "$task did not beat the random encoder by 3 points ($trained_top1 vs $random_top1)"
 echo "learns: ok"

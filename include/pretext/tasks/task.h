@@ -47,6 +47,11 @@ class PretextTask : public torch::nn::Module {
   struct Output {
     torch::Tensor loss;
     std::vector<std::pair<std::string, double>> stats;
+    // The encoder's representation [B, dim] of the batch's first view, detached; and of the
+    // second view of the same images where the method has one. The Trainer's monitors read them
+    // (representation health, the online linear classifier); they may be left undefined.
+    torch::Tensor embedding;
+    torch::Tensor embedding_pair;
   };
 
   PretextTask(const std::string& name, uint64_t seed);

@@ -37,6 +37,9 @@ Registry<TaskFactory>& task_registry() {
           return std::make_shared<RotationTask>(context, RotationOptions::from_json(context.options));
         },
         "RotNet: predict which of four rotations was applied");
+    // [momentum-family registrations: moco, mocov3, byol, simsiam]
+    // [redundancy-family registrations: barlow-twins, vicreg, dino]
+    // [vit-family registrations: mae]
     return made;
   }();
   return *registry;

@@ -96,7 +96,11 @@ TrainResult Trainer::fit() {
   const int64_t per_epoch = loader_.batches_per_epoch();
   const int64_t batch_size = loader_.samples_per_epoch() / std::max<int64_t>(1, per_epoch);
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& item : task_->named_parameters()) named.emplace_back(item.key(), item.value());
+  // Momentum targets (MoCo's key encoder, BYOL's target, DINO's teacher) are parameters that
+  // do not require gradients: they follow the online network in after_update(), not the optimizer.
+  for (const auto& item : task_->named_parameters()) {
+    if (item.value().requires_grad()) named.emplace_back(item.key(), item.value());
+  }
   std::vector<torch::Tensor> parameters;
   for (const auto& item : named) parameters.push_back(item.second);
 
