@@ -59,11 +59,14 @@ class JigsawTask : public pretext::PretextTask {
     auto order = permutations_.index_select(0, answer).to(x.device());  // [B,4]
     auto shuffled = quadrants.gather(1, order.view({b, 4, 1, 1, 1}).expand_as(quadrants));
     auto puzzle = shuffled.reshape({b, 2, 2, c, half, half}).permute({0, 3, 1, 4, 2, 5}).reshape({b, c, 2 * half, 2 * half});
-    auto logits = head_->forward(encoder_->forward(prepare_for_encoder(puzzle))).to(torch::kFloat32);
+    auto features = encoder_->forward(prepare_for_encoder(puzzle));
+    auto logits = head_->forward(features).to(torch::kFloat32);
     answer = answer.to(x.device());
     auto loss = torch::nn::functional::cross_entropy(logits, answer);
     double accuracy = (logits.argmax(1) == answer).to(torch::kFloat32).mean().item<double>();
-    return {loss, {{"jigsaw_acc", accuracy}}};
+    // The loss, named statistics for the progress line, and the (detached) representation that
+    // the trainer's monitors judge: collapse warnings, online linear probe, k-NN.
+    return {loss, {{"jigsaw_acc", accuracy}}, features.detach(), {}};
   }
 
   pretext::EncoderPtr encoder() const override { return encoder_; }

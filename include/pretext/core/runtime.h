@@ -61,4 +61,7 @@ void install_stop_handlers();
 // A CPU generator seeded from `seed`; every random draw in pretext goes through one.
 torch::Generator make_generator(uint64_t seed);
 
+// The process's peak resident memory so far, in MiB (getrusage's ru_maxrss).
+double peak_memory_mib();
+
 }  // namespace pretext

@@ -21,6 +21,7 @@ struct PretrainConfig {
   int64_t batch_size = 256;
   int64_t prefetch = 2;
   TrainerOptions trainer;
+  MonitorOptions monitor;  // online probe and k-NN use the data's labels when it has them
   uint64_t seed = 0;
 };
 

@@ -14,6 +14,7 @@
 #include "pretext/core/runtime.h"
 #include "pretext/data/loader.h"
 #include "pretext/tasks/task.h"
+#include "pretext/train/monitor.h"
 #include "pretext/train/optim.h"
 
 namespace pretext {
@@ -43,12 +44,18 @@ struct TrainResult {
   double final_loss = 0;  // mean over the last epoch's steps
   bool interrupted = false;
   std::filesystem::path checkpoint;
+  double knn_top1 = NAN;        // the monitor's last k-NN top-1 (NAN without one)
+  int64_t collapsed_steps = 0;  // logged steps whose representation looked collapsed
+  double peak_memory_mib = 0;   // the process's peak resident memory at the end
 };
 
 class Trainer {
  public:
   // `config` is stored in every checkpoint (see checkpoint.h for its keys).
   Trainer(TaskPtr task, Loader& loader, TrainerOptions options, Runtime runtime, nlohmann::json config);
+  // Online evaluation and health (optional): the monitor sees every step's embeddings and the
+  // batch's labels, which the task itself never sees.
+  void set_monitor(std::shared_ptr<Monitor> monitor) { monitor_ = std::move(monitor); }
   TrainResult fit();
 
  private:
@@ -59,6 +66,7 @@ class Trainer {
   TrainerOptions options_;
   Runtime runtime_;
   nlohmann::json config_;
+  std::shared_ptr<Monitor> monitor_;
 };
 
 // "1h02m", "4m05s", "12s"

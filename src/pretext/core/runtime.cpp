@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <link.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <climits>
@@ -94,6 +95,12 @@ void clear_stop_request() { g_stop_requested.store(false); }
 void install_stop_handlers() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+}
+
+double peak_memory_mib() {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 torch::Generator make_generator(uint64_t seed) {

@@ -54,10 +54,13 @@ PretextTask::Output RotationTask::step(const Batch& batch) {
   }
   turns = turns.to(views.device());
   auto rotated = rotate_quarter_turns(views, turns);
-  auto logits = head_->forward(encoder_->forward(prepare_for_encoder(rotated))).to(torch::kFloat32);
+  auto h = encoder_->forward(prepare_for_encoder(rotated));
+  auto logits = head_->forward(h).to(torch::kFloat32);
   auto loss = torch::nn::functional::cross_entropy(logits, turns);
   auto accuracy = (logits.argmax(1) == turns).to(torch::kFloat32).mean();
-  return {loss, {{"rotation_acc", accuracy.item<double>()}}};
+  // The monitors' representation is of the batch as given (the first `size` rows: with
+  // all_rotations those are the upright copies, otherwise one random rotation each).
+  return {loss, {{"rotation_acc", accuracy.item<double>()}}, h.slice(0, 0, size).detach(), {}};
 }
 
 }  // namespace pretext

@@ -66,9 +66,11 @@ PretextTask::Output SimCLRTask::step(const Batch& batch) {
   const int64_t size = batch.size();
   // Both views go through the encoder as one batch: one pass, and BatchNorm sees 2B samples.
   auto views = torch::cat({augment_(batch.input, generator()), augment_(batch.input, generator())}, 0);
-  auto z = projector_->forward(encoder_->forward(prepare_for_encoder(views)));
+  auto h = encoder_->forward(prepare_for_encoder(views));
+  auto z = projector_->forward(h);
   auto [loss, accuracy] = nt_xent_loss(z.slice(0, 0, size), z.slice(0, size), options_.temperature);
-  return {loss, {{"contrastive_acc", accuracy.item<double>()}}};
+  h = h.detach();
+  return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size)};
 }
 
 }  // namespace pretext

@@ -3,6 +3,7 @@
 #include "pretext/augment/image.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/train/monitor.h"
 
 namespace pretext {
 
@@ -34,7 +35,31 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   loader_options.seed = config.seed;
   loader_options.prefetch = config.prefetch;
   loader_options.drop_last = true;
-  Loader loader(std::make_shared<UnlabeledView>(images), loader_options);
+  // The loader keeps the labels (when there are any) for the online classifier; the Trainer
+  // withholds them from the task.
+  const bool labelled = images->num_classes() >= 2;
+  const bool probe = labelled && config.monitor.online_probe;
+  Loader loader(probe ? DatasetPtr(images) : DatasetPtr(std::make_shared<UnlabeledView>(images)), loader_options);
+  config.monitor.validate();
+  std::shared_ptr<Monitor> monitor;
+  if (labelled) {
+    DatasetPtr test;
+    if (config.monitor.knn_every_epochs > 0) {
+      try {
+        test = load_dataset(config.data, "test", config.data_options);
+      } catch (const InputError&) {
+        log::info("monitor: no test split in ", config.data, "; k-NN queries come from held-out training images");
+      }
+    }
+    auto knn = make_knn_monitor_data(images, test, config.monitor, Normalization{mean, std}, config.seed);
+    monitor = std::make_shared<Monitor>(config.monitor, probe ? images->num_classes() : 0, knn, runtime);
+    if (knn.bank) {
+      log::info("monitor: k-NN every ", config.monitor.knn_every_epochs, " epoch(s), ", knn.bank->size(), " bank, ",
+                knn.queries->size(), " queries", probe ? "; online linear probe on the side" : "");
+    }
+  } else {
+    monitor = std::make_shared<Monitor>(config.monitor, 0, KnnMonitorData{}, runtime);
+  }
 
   PretrainResult result;
   result.config = {{"task", config.task},
@@ -45,7 +70,9 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
                    {"batch_size", config.batch_size},
                    {"seed", config.seed},
                    {"pretext_version", PRETEXT_VERSION}};
+  result.config["monitor"] = config.monitor.to_json();
   Trainer trainer(task, loader, config.trainer, runtime, result.config);
+  trainer.set_monitor(monitor);
   result.train = trainer.fit();
   return result;
 }

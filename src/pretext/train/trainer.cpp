@@ -190,6 +190,9 @@ TrainResult Trainer::fit() {
     const auto epoch_start = Clock::now();
     while (auto batch = loader_.next()) {
       Batch on_device = batch->to(runtime_.device);
+      // Labels go to the monitor only: the task sees every sample as unlabeled.
+      const torch::Tensor labels = on_device.label;
+      if (labels.defined()) on_device.label = torch::full_like(labels, -1);
       PretextTask::Output output;
       {
         AutocastGuard autocast(runtime_.device, runtime_.bf16);
@@ -235,13 +238,17 @@ TrainResult Trainer::fit() {
         }
       }
 
+      const bool logged = step % options_.log_every_steps == 0 || step == total_steps;
+      Stats monitored;
+      if (monitor_) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, labels, logged);
       const double elapsed = seconds_since(start);
       const double rate = images / std::max(elapsed, 1e-9);
-      if (step % options_.log_every_steps == 0 || step == total_steps) {
+      if (logged) {
         nlohmann::json record{{"step", step},       {"epoch", epoch + 1}, {"loss", loss},
                               {"lr", optimizer.lr()}, {"images_per_second", rate}, {"elapsed_s", elapsed}};
         if (options_.clip_grad_norm > 0) record["grad_norm"] = grad_norm;
         for (const auto& [name, value] : output.stats) record[name] = value;
+        for (const auto& [name, value] : monitored) record[name] = value;
         metrics.write(record);
       }
       if (std::chrono::duration<double>(Clock::now() - last_progress).count() >= options_.progress_seconds ||
@@ -255,6 +262,13 @@ TrainResult Trainer::fit() {
         line << " loss " << std::fixed << std::setprecision(4) << loss << " lr " << std::setprecision(4)
              << optimizer.lr();
         for (const auto& [name, value] : output.stats) line << " " << name << " " << std::setprecision(3) << value;
+        if (monitor_) {
+          for (const auto& [name, value] : monitor_->latest()) {
+            if (name == "online_linear_acc" || name == "knn_top1" || name == "effective_rank") {
+              line << " " << name << " " << std::setprecision(3) << value;
+            }
+          }
+        }
         line << " | " << std::setprecision(0) << rate << " img/s | ETA " << format_duration(eta);
         log::info(line.str());
       }
@@ -277,6 +291,18 @@ TrainResult Trainer::fit() {
     }
     const bool epoch_complete = step >= (epoch + 1) * per_epoch;
     state.epoch = epoch_complete ? epoch + 1 : epoch;
+    // k-NN on schedule, and once more when training ends, so every run reports where it got to.
+    const bool finishing = stop && !result.interrupted;
+    Stats knn;
+    if (monitor_ && ((epoch_complete && monitor_->knn_due(epoch + 1)) || finishing)) {
+      knn = monitor_->knn(*task_->encoder());
+      task_->train();
+      for (const auto& [name, value] : knn) {
+        if (name == "knn_top1") result.knn_top1 = value;
+        log::info("epoch ", epoch + 1, " step ", step, ": k-NN top-1 ", std::fixed, std::setprecision(2),
+                  100 * value, "%");
+      }
+    }
     if (epoch_complete) {
       result.epochs = epoch + 1;
       nlohmann::json record{{"event", "epoch"},
@@ -284,6 +310,11 @@ TrainResult Trainer::fit() {
                             {"step", step},
                             {"loss", epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN},
                             {"seconds", seconds_since(epoch_start)}};
+      for (const auto& [name, value] : knn) record[name] = value;
+      metrics.write(record);
+    } else if (!knn.empty()) {
+      nlohmann::json record{{"event", "final"}, {"epoch", epoch + 1}, {"step", step}};
+      for (const auto& [name, value] : knn) record[name] = value;
       metrics.write(record);
     }
     save(stop && !result.interrupted);
@@ -292,9 +323,24 @@ TrainResult Trainer::fit() {
   result.seconds = seconds_since(start);
   result.images_per_second = images / std::max(result.seconds, 1e-9);
   result.final_loss = epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN;
+  if (monitor_) {
+    result.collapsed_steps = monitor_->collapsed_steps();
+    if (result.collapsed_steps > 0) {
+      log::warn("the representation looked collapsed at ", result.collapsed_steps,
+                " logged steps (see 'collapsed', 'std_ratio' and 'effective_rank' in metrics.jsonl)");
+    }
+  }
+  result.peak_memory_mib = peak_memory_mib();
   log::info("pretraining done: ", step, " steps in ", format_duration(result.seconds), ", ", std::fixed,
-            std::setprecision(0), result.images_per_second, " img/s, last loss ", std::setprecision(4),
-            result.final_loss, "; checkpoint ", checkpoint_path.string());
+            std::setprecision(0), result.images_per_second, " img/s, peak memory ", result.peak_memory_mib,
+            " MiB, last loss ", std::setprecision(4), result.final_loss, "; checkpoint ", checkpoint_path.string());
+  metrics.write({{"event", "done"},
+                 {"step", step},
+                 {"seconds", result.seconds},
+                 {"images_per_second", result.images_per_second},
+                 {"peak_memory_mib", result.peak_memory_mib},
+                 {"knn_top1", std::isnan(result.knn_top1) ? nlohmann::json(nullptr) : nlohmann::json(result.knn_top1)},
+                 {"collapsed_steps", result.collapsed_steps}});
   return result;
 }
 
