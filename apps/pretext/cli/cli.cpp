@@ -71,6 +71,11 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--clip-grad-norm", config.trainer.clip_grad_norm, "clip the gradients' global norm (0 = off)")
       ->capture_default_str();
   app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt");
+  app.add_option("--knn-every", config.monitor.knn_every_epochs,
+                 "monitor: k-NN top-1 on held-out labelled images every N epochs and at the end (0 = off)")
+      ->capture_default_str();
+  app.add_flag("!--no-online-probe", config.monitor.online_probe,
+               "monitor: no online linear classifier on the side (it uses the data's labels, never the task)");
 }
 
 void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
