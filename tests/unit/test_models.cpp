@@ -153,7 +153,7 @@ TEST(Models, EncoderConfigJsonRoundTrip) {
   EncoderConfig partial = EncoderConfig::from_json(nlohmann::json{{"name", "resnet50"}});
   EXPECT_EQ(partial.name, "resnet50");
   EXPECT_EQ(partial.in_channels, EncoderConfig{}.in_channels);
-  EXPECT_THROW(EncoderConfig::from_json(nlohmann::json{{"depth", 18}}), ConfigError);
+  EXPECT_THROW(EncoderConfig::from_json(nlohmann::json{{"layers", 18}}), ConfigError);
   EXPECT_THROW(EncoderConfig::from_json(nlohmann::json{{"width", "wide"}}), ConfigError);
 }
 

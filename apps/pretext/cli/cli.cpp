@@ -43,6 +43,11 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
       ->capture_default_str();
   app.add_option("--width", config.encoder.width, "encoder base width (0 = the encoder's default)")
       ->capture_default_str();
+  app.add_option("--patch-size", config.encoder.patch_size,
+                 "ViT patch side (0 = auto: 4 up to 32 px, 8 up to 96, else 16; must divide the image size)")
+      ->capture_default_str();
+  app.add_option("--depth", config.encoder.depth, "ViT transformer blocks (0 = the size's default, 12)")
+      ->capture_default_str();
   app.add_option("--stem", config.encoder.stem, "ResNet stem: auto | small | imagenet")->capture_default_str();
   app.add_option("--out", flags.out, "run folder: last.pt, metrics.jsonl, config.json (and results for demo)")
       ->capture_default_str();

@@ -15,17 +15,25 @@
 namespace pretext {
 
 struct EncoderConfig {
-  std::string name = "convnet";  // convnet | resnet18 | resnet34 | resnet50 | a registered name
+  std::string name = "convnet";  // convnet | resnet18 | resnet34 | resnet50 | vit-tiny | vit-small | a registered name
   int64_t in_channels = 1;
   int64_t image_size = 28;
   // ResNet stem for small images (CIFAR-style 3×3 stride-1 conv, no max-pool); "auto" picks it
   // for images of 64 pixels or less.
   std::string stem = "auto";  // auto | small | imagenet
-  int64_t width = 0;          // base channel count; 0 = the encoder's default
+  // Base channel count; 0 = the encoder's default. For a ViT: the embedding dim, with
+  // heads = round(width / 64), at least 1 (DeiT's 64-dimensional heads).
+  int64_t width = 0;
+  // ViT only. Patch side; 0 = auto: 4 for images ≤ 32 px, 8 for ≤ 96, else 16. Must divide
+  // image_size.
+  int64_t patch_size = 0;
+  // ViT only. Transformer blocks; 0 = the size's default (12 for vit-tiny and vit-small).
+  int64_t depth = 0;
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError
-  // The same config with the built-in encoders' defaults written out (width, stem), so that a
+  // The same config with the built-in encoders' defaults written out (width, stem; a ViT's
+  // width, patch_size and depth), so that a
   // checkpoint rebuilds the same network even if a default changes later.
   EncoderConfig resolved() const;
 };

@@ -1,8 +1,15 @@
 #include "pretext/tasks/task.h"
 
 #include "pretext/core/runtime.h"
+#include "pretext/tasks/barlow_twins.h"
+#include "pretext/tasks/byol.h"
+#include "pretext/tasks/dino.h"
+#include "pretext/tasks/mae.h"
+#include "pretext/tasks/moco.h"
 #include "pretext/tasks/rotation.h"
 #include "pretext/tasks/simclr.h"
+#include "pretext/tasks/simsiam.h"
+#include "pretext/tasks/vicreg.h"
 
 namespace pretext {
 
@@ -38,8 +45,56 @@ Registry<TaskFactory>& task_registry() {
         },
         "RotNet: predict which of four rotations was applied");
     // [momentum-family registrations: moco, mocov3, byol, simsiam]
+    made->add(
+        "moco",
+        [](const TaskContext& context) {
+          return std::make_shared<MoCoTask>(context, MoCoOptions::from_json(context.options));
+        },
+        "MoCo v2: momentum key encoder, a queue of negatives, InfoNCE");
+    made->add(
+        "mocov3",
+        [](const TaskContext& context) {
+          return std::make_shared<MoCoV3Task>(context, MoCoV3Options::from_json(context.options));
+        },
+        "MoCo v3: momentum key encoder, predictor, symmetric contrastive loss with in-batch negatives");
+    made->add(
+        "byol",
+        [](const TaskContext& context) {
+          return std::make_shared<BYOLTask>(context, BYOLOptions::from_json(context.options));
+        },
+        "BYOL: predict a momentum target network's projection of another view; no negatives");
+    made->add(
+        "simsiam",
+        [](const TaskContext& context) {
+          return std::make_shared<SimSiamTask>(context, SimSiamOptions::from_json(context.options));
+        },
+        "SimSiam: predict the other view's projection, stop-gradient; no negatives, no momentum encoder");
     // [redundancy-family registrations: barlow-twins, vicreg, dino]
+    made->add(
+        "barlow-twins",
+        [](const TaskContext& context) {
+          return std::make_shared<BarlowTwinsTask>(context, BarlowTwinsOptions::from_json(context.options));
+        },
+        "Barlow Twins: two views, cross-correlation of the embeddings driven to the identity");
+    made->add(
+        "vicreg",
+        [](const TaskContext& context) {
+          return std::make_shared<VICRegTask>(context, VICRegOptions::from_json(context.options));
+        },
+        "VICReg: two views, variance-invariance-covariance regularisation of the embeddings");
+    made->add(
+        "dino",
+        [](const TaskContext& context) {
+          return std::make_shared<DINOTask>(context, DINOOptions::from_json(context.options));
+        },
+        "DINO: multi-crop self-distillation from an EMA teacher with centring and sharpening");
     // [vit-family registrations: mae]
+    made->add(
+        "mae",
+        [](const TaskContext& context) {
+          return std::make_shared<MAETask>(context, MAEOptions::from_json(context.options));
+        },
+        "MAE: hide 75% of a ViT's patches, reconstruct their pixels with a light decoder");
     return made;
   }();
   return *registry;
