@@ -1,11 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <iostream>
-#include <torch/csrc/autograd/profiler_legacy.h>
-#include <set>
 #include <string>
 
 #include "pretext/core/error.h"
@@ -257,32 +253,5 @@ TEST(ModelsVit, RegisteredByName) {
   EXPECT_THROW(vit_architecture(vit_config("convnet", 1, 28)), ConfigError);
 }
 
-}  // namespace
-}  // namespace pretext
-
-namespace pretext {
-namespace {
-TEST(ModelsVit, DISABLED_Timing) {
-  torch::manual_seed(0);
-  torch::set_num_threads(1);
-  struct C { int64_t width, depth, patch; };
-  for (C c : {C{192, 4, 4}, C{192, 2, 4}, C{96, 4, 4}, C{192, 4, 7}, C{128, 3, 4}}) {
-    EncoderConfig config = vit_config("vit-tiny", 1, 28, c.depth, c.patch, c.width);
-    EncoderPtr encoder = make_encoder(config);
-    auto x = torch::rand({256, 1, 28, 28});
-    torch::NoGradGuard no_grad;
-    encoder->eval();
-    AutocastGuard autocast(torch::kCPU, true);
-    encoder->forward(x);
-    auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < 3; ++i) encoder->forward(x);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 3;
-    std::cout << "width " << c.width << " depth " << c.depth << " patch " << c.patch << ": inference " << 256 / s << " img/s\n";
-    if (c.width == 192 && c.depth == 4 && c.patch == 4) {
-      torch::autograd::profiler::RecordProfile guard("/tmp/vit-learn/forward.trace");
-      encoder->forward(x);
-    }
-  }
-}
 }  // namespace
 }  // namespace pretext

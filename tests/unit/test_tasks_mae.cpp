@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
-#include <iostream>
 #include <set>
 
 #include "pretext/core/runtime.h"
@@ -227,34 +225,6 @@ TEST(TasksMAE, OptionsAreCheckedByName) {
   // 12×12 views of a model built for 16×16: 9 patches, 4 or 5 kept (round(4.5) = 5).
   auto output = task->step(tiny_batch(2));
   EXPECT_TRUE(std::isfinite(output.loss.item<double>()));
-}
-
-TEST(TasksMAE, DISABLED_Timing) {
-  torch::set_num_threads(1);
-  struct C { int64_t width, depth, patch, decoder_dim, decoder_depth; };
-  for (C c : {C{192, 4, 4, 128, 2}, C{192, 2, 4, 128, 2}, C{96, 4, 4, 128, 2}, C{192, 4, 7, 128, 2}, C{192, 4, 4, 128, 1}, C{192, 4, 4, 256, 4}}) {
-    auto context = vit_context();
-    context.encoder.image_size = 28;
-    context.encoder.width = c.width;
-    context.encoder.depth = c.depth;
-    context.encoder.patch_size = c.patch;
-    context.options = {{"decoder_dim", c.decoder_dim}, {"decoder_depth", c.decoder_depth}};
-    auto task = make_task("mae", context);
-    Batch batch = tiny_batch(128, 28);
-    double total = 0;
-    for (int i = 0; i < 4; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      torch::Tensor loss;
-      {
-        AutocastGuard autocast(torch::kCPU, true);
-        loss = task->step(batch).loss;
-      }
-      loss.backward();
-      if (i > 0) total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
-    std::cout << "width " << c.width << " depth " << c.depth << " patch " << c.patch << " decoder " << c.decoder_dim
-              << "x" << c.decoder_depth << ": " << total / 3 << " s/step\n";
-  }
 }
 
 }  // namespace
