@@ -12,7 +12,8 @@ training=("$@")
 if [ ${#training[@]} -eq 0 ]; then
   training=(--epochs 5 --base-lr 0.6 --task-option 'augment={"size":20,"crop_scale":[0.35,1.0],"blur_probability":0.0}')
 fi
-common=(--data fashion-mnist --limit 4000 --batch-size 128 --seed 7 --task "$task" "${model[@]}")
+# No k-NN monitor: the test measures k-NN itself, once, after training.
+common=(--data fashion-mnist --limit 4000 --batch-size 128 --seed 7 --knn-every 0 --task "$task" "${model[@]}")
 # The baseline: one step at a negligible learning rate leaves the initial weights.
 "$PRETEXT" pretrain "${common[@]}" --max-steps 1 --lr 1e-12 --out random
 "$PRETEXT" pretrain "${common[@]}" "${training[@]}" --out trained

@@ -89,12 +89,8 @@ VICRegTask::VICRegTask(const TaskContext& context, VICRegOptions options)
   options_.augment1 = augment1_.options();
   options_.augment2 = augment2_.options();
   encoder_ = register_module("encoder", make_encoder(context.encoder));
-  MLPOptions projector;
-  projector.in_dim = encoder_->dim();
-  projector.hidden_dim = options_.projector_hidden_dim;
-  projector.out_dim = options_.projector_out_dim;
-  projector.layers = options_.projector_layers;
-  projector_ = register_module("projector", MLP(projector));
+  projector_ = register_module("projector", MLP(MLPOptions{encoder_->dim(), options_.projector_hidden_dim,
+                                                             options_.projector_out_dim, options_.projector_layers}));
 }
 
 PretextTask::Output VICRegTask::step(const Batch& batch) {

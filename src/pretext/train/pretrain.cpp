@@ -41,25 +41,22 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   const bool probe = labelled && config.monitor.online_probe;
   Loader loader(probe ? DatasetPtr(images) : DatasetPtr(std::make_shared<UnlabeledView>(images)), loader_options);
   config.monitor.validate();
-  std::shared_ptr<Monitor> monitor;
-  if (labelled) {
-    DatasetPtr test;
-    if (config.monitor.knn_every_epochs > 0) {
-      try {
-        test = load_dataset(config.data, "test", config.data_options);
-      } catch (const InputError&) {
-        log::info("monitor: no test split in ", config.data, "; k-NN queries come from held-out training images");
-      }
+  // Health is measured for every run; the probe and k-NN need labels (make_knn_monitor_data
+  // returns no data without them, or with --knn-every 0).
+  DatasetPtr test;
+  if (labelled && config.monitor.knn_every_epochs > 0) {
+    try {
+      test = load_dataset(config.data, "test", config.data_options);
+    } catch (const InputError&) {
+      log::info("monitor: no test split in ", config.data, "; k-NN queries come from held-out training images");
     }
-    auto knn = make_knn_monitor_data(images, test, config.monitor, Normalization{mean, std}, config.seed);
-    monitor = std::make_shared<Monitor>(config.monitor, probe ? images->num_classes() : 0, knn, runtime);
-    if (knn.bank) {
-      log::info("monitor: k-NN every ", config.monitor.knn_every_epochs, " epoch(s), ", knn.bank->size(), " bank, ",
-                knn.queries->size(), " queries", probe ? "; online linear probe on the side" : "");
-    }
-  } else {
-    monitor = std::make_shared<Monitor>(config.monitor, 0, KnnMonitorData{}, runtime);
   }
+  auto knn = make_knn_monitor_data(images, test, config.monitor, Normalization{mean, std}, config.seed);
+  if (knn.bank) {
+    log::info("monitor: k-NN every ", config.monitor.knn_every_epochs, " epoch(s), ", knn.bank->size(), " bank, ",
+              knn.queries->size(), " queries", probe ? "; online linear probe on the side" : "");
+  }
+  auto monitor = std::make_shared<Monitor>(config.monitor, probe ? images->num_classes() : 0, knn, runtime);
 
   PretrainResult result;
   result.config = {{"task", config.task},

@@ -295,8 +295,7 @@ TrainResult Trainer::fit() {
     const bool finishing = stop && !result.interrupted;
     Stats knn;
     if (monitor_ && ((epoch_complete && monitor_->knn_due(epoch + 1)) || finishing)) {
-      knn = monitor_->knn(*task_->encoder());
-      task_->train();
+      knn = monitor_->knn(*task_->encoder());  // extract_features restores the training mode
       for (const auto& [name, value] : knn) {
         if (name == "knn_top1") result.knn_top1 = value;
         log::info("epoch ", epoch + 1, " step ", step, ": k-NN top-1 ", std::fixed, std::setprecision(2),
