@@ -114,7 +114,8 @@ torch::Tensor MAETask::decode(const torch::Tensor& latent, const PatchMask& mask
   const int64_t dim = options_.decoder_dim;
   const int64_t grid = std::llround(std::sqrt(static_cast<double>(patches)));
   PRETEXT_CHECK(grid * grid == patches, ConfigError, "MAE decoder: ", patches, " patches do not form a square grid");
-  auto x = decoder_embed_->forward(latent);
+  // The Linears get 2-D inputs, where LibTorch fuses their bias (see TransformerBlockImpl).
+  auto x = decoder_embed_->forward(latent.reshape({-1, latent.size(2)})).view({batch, kept + 1, dim});
   // Mask tokens fill the hidden positions; unshuffling puts every token back at its patch.
   auto tokens = torch::cat({x.slice(1, 1), mask_token_.to(x.scalar_type()).expand({batch, patches - kept, dim})}, 1);
   tokens = tokens.gather(1, mask.restore.unsqueeze(-1).expand({batch, patches, dim}));
@@ -126,7 +127,8 @@ torch::Tensor MAETask::decode(const torch::Tensor& latent, const PatchMask& mask
   tokens = tokens + positions.unsqueeze(0);
   x = torch::cat({x.slice(1, 0, 1).to(tokens.scalar_type()), tokens}, 1);
   for (const auto& block : *decoder_blocks_) x = block->as<TransformerBlock>()->forward(x);
-  return decoder_pred_->forward(decoder_norm_->forward(x)).slice(1, 1);
+  auto patch_outputs = decoder_norm_->forward(x).slice(1, 1).reshape({batch * patches, dim});
+  return decoder_pred_->forward(patch_outputs).view({batch, patches, -1});
 }
 
 PretextTask::Output MAETask::step(const Batch& batch) {
