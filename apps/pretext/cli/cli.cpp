@@ -39,7 +39,7 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--task", config.task, "pretext task by name (see `pretext list`)")->capture_default_str();
   app.add_option("--task-option", flags.task_options,
                  "a task option as key=value, repeatable (e.g. temperature=0.2, augment={\"blur_probability\":0})");
-  app.add_option("--encoder", config.encoder.name, "convnet | resnet18 | resnet34 | resnet50 | a registered name")
+  app.add_option("--encoder", config.encoder.name, "convnet | resnet18 | resnet34 | resnet50 | vit-tiny | vit-small | a registered name")
       ->capture_default_str();
   app.add_option("--width", config.encoder.width, "encoder base width (0 = the encoder's default)")
       ->capture_default_str();
