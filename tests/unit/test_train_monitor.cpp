@@ -22,7 +22,7 @@ TEST(TrainMonitor, TheOnlineProbeLearnsFromLabelsAndIgnoresUnlabeledSamples) {
     auto labels = torch::randint(0, 3, {32}, torch::kLong);
     auto embedding = centres.index_select(0, labels) + torch::randn({32, 8});
     labels.slice(0, 0, 4).fill_(-1);  // unlabeled samples must not reach the probe
-    const Stats stats = monitor.observe(step, embedding, {}, labels, step % 20 == 0);
+    const Stats stats = monitor.observe(step, embedding, {}, {}, labels, step % 20 == 0);
     for (const auto& [name, value] : stats) {
       if (name == "online_linear_acc") accuracy = value;
     }
@@ -34,7 +34,7 @@ TEST(TrainMonitor, TheOnlineProbeLearnsFromLabelsAndIgnoresUnlabeledSamples) {
 TEST(TrainMonitor, ACollapsedEmbeddingIsCountedAndReported) {
   Monitor monitor(MonitorOptions{}, 0, {}, cpu_runtime());
   auto constant = torch::ones({16, 8});
-  const Stats stats = monitor.observe(10, constant, constant, {}, true);
+  const Stats stats = monitor.observe(10, constant, constant, {}, {}, true);
   double collapsed = -1;
   for (const auto& [name, value] : stats) {
     if (name == "collapsed") collapsed = value;
@@ -42,7 +42,27 @@ TEST(TrainMonitor, ACollapsedEmbeddingIsCountedAndReported) {
   EXPECT_EQ(collapsed, 1.0);
   EXPECT_EQ(monitor.collapsed_steps(), 1);
   // Steps that are not measured cost nothing and report nothing.
-  EXPECT_TRUE(monitor.observe(11, constant, constant, {}, false).empty());
+  EXPECT_TRUE(monitor.observe(11, constant, constant, {}, {}, false).empty());
+}
+
+TEST(TrainMonitor, ACollapsedHeadIsACollapseEvenWhenTheEmbeddingVaries) {
+  // SimSiam without stop-gradient: the head's output turns constant, the encoder's does not.
+  Monitor monitor(MonitorOptions{}, 0, {}, cpu_runtime());
+  torch::manual_seed(3);
+  auto varied = torch::randn({16, 8});
+  auto constant_head = torch::ones({16, 32}) + 1e-6 * torch::randn({16, 32});
+  double collapsed = -1, head_std_ratio = -1;
+  for (const auto& [name, value] : monitor.observe(10, varied, {}, constant_head, {}, true)) {
+    if (name == "collapsed") collapsed = value;
+    if (name == "head_std_ratio") head_std_ratio = value;
+  }
+  EXPECT_EQ(collapsed, 1.0);
+  EXPECT_LT(head_std_ratio, 0.01);
+  // The same embedding with a varied head is healthy.
+  for (const auto& [name, value] : monitor.observe(20, varied, {}, torch::randn({16, 32}), {}, true)) {
+    if (name == "collapsed") EXPECT_EQ(value, 0.0);
+  }
+  EXPECT_EQ(monitor.collapsed_steps(), 1);
 }
 
 TEST(TrainMonitor, KnnQueriesAreHeldOutTrainingImagesWithoutATestSet) {

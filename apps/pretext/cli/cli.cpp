@@ -70,6 +70,8 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--weight-decay", config.trainer.optimizer.weight_decay, "weight decay (not on biases and norms)")
       ->capture_default_str();
   app.add_option("--momentum", config.trainer.optimizer.momentum, "SGD/LARS momentum")->capture_default_str();
+  app.add_option("--adam-beta2", config.trainer.optimizer.beta2, "AdamW second-moment decay (MAE, MoCo v3 ViT: 0.95)")
+      ->capture_default_str();
   app.add_option("--warmup-epochs", config.trainer.warmup_epochs,
                  "linear warm-up length (-1 = min(10 epochs, 10% of the run))")
       ->capture_default_str();

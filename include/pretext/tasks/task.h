@@ -52,6 +52,11 @@ class PretextTask : public torch::nn::Module {
     // (representation health, the online linear classifier); they may be left undefined.
     torch::Tensor embedding;
     torch::Tensor embedding_pair;
+    // The head's output for the first view — the vectors the loss compares (projection,
+    // prediction, prototype scores), detached. A method can collapse there while the encoder's
+    // embedding still varies (SimSiam without stop-gradient: the head turns constant and the encoder
+    // stops receiving gradient), so the health monitor watches it too. May be left undefined.
+    torch::Tensor projection;
   };
 
   PretextTask(const std::string& name, uint64_t seed);

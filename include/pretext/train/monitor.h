@@ -56,10 +56,11 @@ class Monitor {
   Monitor(MonitorOptions options, int64_t num_classes, KnnMonitorData knn, Runtime runtime);
 
   // Every step: trains the online classifier on (embedding, labels) where labels ≥ 0. With
-  // `measure` (a logged step), also returns health stats and the classifier's accuracy over the
-  // steps since the last measure, and warns (rate-limited) when the representation collapsed.
+  // `measure` (a logged step), also returns health stats (of the embedding, and as head_* of the
+  // task's projection when given) and the classifier's accuracy over the steps since the last
+  // measure, and warns (rate-limited) when either collapsed.
   Stats observe(int64_t step, const torch::Tensor& embedding, const torch::Tensor& embedding_pair,
-                const torch::Tensor& labels, bool measure);
+                const torch::Tensor& projection, const torch::Tensor& labels, bool measure);
   // k-NN top-1 of `encoder` now, when k-NN data was given (else empty stats).
   Stats knn(Encoder& encoder);
   bool knn_due(int64_t epochs_done) const;

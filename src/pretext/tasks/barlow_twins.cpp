@@ -105,7 +105,8 @@ PretextTask::Output BarlowTwinsTask::step(const Batch& batch) {
   return {terms.loss,
           {{"on_diagonal", terms.on_diagonal.item<double>()}, {"off_diagonal", terms.off_diagonal.item<double>()}},
           h1.detach(),
-          h2.detach()};
+          h2.detach(),
+          z1.detach()};
 }
 
 }  // namespace pretext

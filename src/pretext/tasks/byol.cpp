@@ -126,7 +126,8 @@ PretextTask::Output BYOLTask::step(const Batch& batch) {
   // Each direction is 2 − 2·mean cos, so the mean cosine over both is 1 − loss/4.
   const double cosine = 1.0 - loss.item<double>() / 4.0;
   h = h.detach();
-  return {loss, {{"cosine", cosine}, {"momentum", momentum_}}, h.slice(0, 0, size), h.slice(0, size)};
+  return {loss, {{"cosine", cosine}, {"momentum", momentum_}}, h.slice(0, 0, size), h.slice(0, size),
+          p.slice(0, 0, size).detach()};
 }
 
 void BYOLTask::after_update(const TrainState& state) {

@@ -245,7 +245,8 @@ PretextTask::Output DINOTask::step(const Batch& batch) {
   Output output{loss,
                 {{"teacher_temperature", teacher_temperature}, {"teacher_entropy", entropy.item<double>()}},
                 h_global.slice(0, 0, size),
-                {}};
+                {},
+                student.front().detach()};
   if (global_crops >= 2) output.embedding_pair = h_global.slice(0, size, 2 * size);
   return output;
 }

@@ -176,7 +176,8 @@ PretextTask::Output MoCoTask::step(const Batch& batch) {
   return {loss,
           {{"contrastive_acc", accuracy.item<double>()}, {"momentum", momentum_}},
           h1.detach(),
-          pair.detach()};
+          pair.detach(),
+          q1.detach()};
 }
 
 void MoCoTask::after_update(const TrainState& state) {
@@ -291,7 +292,8 @@ PretextTask::Output MoCoV3Task::step(const Batch& batch) {
   auto loss = loss12 + loss21;
   const double accuracy = (accuracy12.item<double>() + accuracy21.item<double>()) / 2;
   h = h.detach();
-  return {loss, {{"contrastive_acc", accuracy}, {"momentum", momentum_}}, h.slice(0, 0, size), h.slice(0, size)};
+  return {loss, {{"contrastive_acc", accuracy}, {"momentum", momentum_}}, h.slice(0, 0, size), h.slice(0, size),
+          q.slice(0, 0, size).detach()};
 }
 
 void MoCoV3Task::after_update(const TrainState& state) {

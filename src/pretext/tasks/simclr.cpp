@@ -70,7 +70,8 @@ PretextTask::Output SimCLRTask::step(const Batch& batch) {
   auto z = projector_->forward(h);
   auto [loss, accuracy] = nt_xent_loss(z.slice(0, 0, size), z.slice(0, size), options_.temperature);
   h = h.detach();
-  return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size)};
+  return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size),
+          z.slice(0, 0, size).detach()};
 }
 
 }  // namespace pretext

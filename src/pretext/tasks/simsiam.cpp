@@ -111,7 +111,8 @@ PretextTask::Output SimSiamTask::step(const Batch& batch) {
   return {loss,
           {{"cosine", -loss.item<double>()}, {"output_std", normalized_output_std(z1)}},
           h.slice(0, 0, size),
-          h.slice(0, size)};
+          h.slice(0, size),
+          p.slice(0, 0, size).detach()};
 }
 
 }  // namespace pretext

@@ -108,7 +108,8 @@ PretextTask::Output VICRegTask::step(const Batch& batch) {
            {"variance", terms.variance.item<double>()},
            {"covariance", terms.covariance.item<double>()}},
           h1.detach(),
-          h2.detach()};
+          h2.detach(),
+          z1.detach()};
 }
 
 }  // namespace pretext

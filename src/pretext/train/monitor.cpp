@@ -79,7 +79,7 @@ bool Monitor::knn_due(int64_t epochs_done) const {
 }
 
 Stats Monitor::observe(int64_t step, const torch::Tensor& embedding, const torch::Tensor& embedding_pair,
-                       const torch::Tensor& labels, bool measure) {
+                       const torch::Tensor& projection, const torch::Tensor& labels, bool measure) {
   Stats stats;
   if (!embedding.defined()) return stats;
   auto features = embedding.detach().to(torch::kFloat32);
@@ -116,7 +116,21 @@ Stats Monitor::observe(int64_t step, const torch::Tensor& embedding, const torch
   if (features.size(0) >= 2) {
     const RepresentationHealth health = representation_health(features, embedding_pair);
     for (const auto& item : health.stats()) stats.push_back(item);
-    const bool collapsed = health.collapsed(options_.collapse);
+    bool collapsed = health.collapsed(options_.collapse);
+    std::string where = "encoder's embeddings";
+    RepresentationHealth shown = health;
+    int64_t dims = features.size(1);
+    if (projection.defined() && projection.dim() == 2 && projection.size(0) >= 2) {
+      const RepresentationHealth head = representation_health(projection);
+      stats.emplace_back("head_std_ratio", head.std_ratio);
+      stats.emplace_back("head_effective_rank", head.effective_rank);
+      if (!collapsed && head.collapsed(options_.collapse)) {
+        collapsed = true;
+        where = "head's outputs (what the loss compares)";
+        shown = head;
+        dims = projection.size(1);
+      }
+    }
     stats.emplace_back("collapsed", collapsed ? 1.0 : 0.0);
     if (collapsed) {
       ++collapsed_steps_;
@@ -124,11 +138,11 @@ Stats Monitor::observe(int64_t step, const torch::Tensor& embedding, const torch
         last_warning_step_ = step;
         std::ostringstream message;
         message << std::setprecision(3) << "representation collapse at step " << step
-                << ": per-dimension std of the normalised embeddings is " << health.std_ratio
+                << ": per-dimension std of the normalised " << where << " is " << shown.std_ratio
                 << "× the healthy 1/√D (threshold " << options_.collapse.std_ratio << "), effective rank "
-                << health.effective_rank << " of " << features.size(1)
-                << " dimensions. The encoder maps different images to (nearly) the same vector; check the "
-                   "method's stop-gradient/momentum/variance terms, lower the learning rate, or raise weight decay.";
+                << shown.effective_rank << " of " << dims
+                << " dimensions. Different images map to (nearly) the same vector; check the method's "
+                   "stop-gradient/momentum/variance terms, lower the learning rate, or raise weight decay.";
         log::warn(message.str());
       }
     }

@@ -13,6 +13,8 @@ void OptimizerOptions::validate() const {
   PRETEXT_CHECK(base_lr > 0 && std::isfinite(base_lr), ConfigError, "--base-lr must be > 0, got ", base_lr);
   PRETEXT_CHECK(weight_decay >= 0, ConfigError, "--weight-decay must be >= 0, got ", weight_decay);
   PRETEXT_CHECK(momentum >= 0 && momentum < 1, ConfigError, "--momentum must be in [0,1), got ", momentum);
+  PRETEXT_CHECK(beta1 >= 0 && beta1 < 1, ConfigError, "AdamW beta1 must be in [0,1), got ", beta1);
+  PRETEXT_CHECK(beta2 >= 0 && beta2 < 1, ConfigError, "--adam-beta2 must be in [0,1), got ", beta2);
   PRETEXT_CHECK(lars_trust > 0, ConfigError, "lars_trust must be > 0, got ", lars_trust);
 }
 

@@ -240,7 +240,7 @@ TrainResult Trainer::fit() {
 
       const bool logged = step % options_.log_every_steps == 0 || step == total_steps;
       Stats monitored;
-      if (monitor_) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, labels, logged);
+      if (monitor_) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, output.projection, labels, logged);
       const double elapsed = seconds_since(start);
       const double rate = images / std::max(elapsed, 1e-9);
       if (logged) {
