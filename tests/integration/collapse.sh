@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 grep -q "representation collapse at step" stderr.txt \
   || fail "no collapse warning on stderr: $(tail -5 stderr.txt)"
 grep -q '"collapsed":1' collapsed/metrics.jsonl || fail "no step logged \"collapsed\": 1 in metrics.jsonl"
-collapsed=$(grep '"event":"done"' collapsed/metrics.jsonl | grep -Eo '"collapsed_steps": *[0-9]+' | sed -E 's/.*: *//')
+collapsed=$(done_collapsed_steps collapsed)
 [ "${collapsed:-0}" -gt 0 ] || fail "the done record counts ${collapsed:-no} collapsed steps"
 echo "warning: $(grep -m1 -o 'representation collapse at step [0-9]*' stderr.txt); $collapsed collapsed steps logged"
 echo "collapse: ok"

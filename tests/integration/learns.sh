@@ -29,6 +29,6 @@ echo "k-NN top-1 with 100 labels per class: random encoder $random_top1, after $
 awk -v r="$random_top1" -v t="$trained_top1" 'BEGIN { exit !(t >= r + 0.03) }' \
   || fail "$task did not beat the random encoder by 3 points ($trained_top1 vs $random_top1)"
 # A healthy run: the monitor never saw a collapsed batch (collapse.sh shows that it would).
-collapsed=$(grep '"event":"done"' trained/metrics.jsonl | grep -Eo '"collapsed_steps": *[0-9]+' | sed -E 's/.*: *//')
+collapsed=$(done_collapsed_steps trained)
 [ "${collapsed:-missing}" = 0 ] || fail "$task: the monitor counted ${collapsed:-no} collapsed steps (see trained/metrics.jsonl)"
 echo "learns: ok"

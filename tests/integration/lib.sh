@@ -26,6 +26,12 @@ expect_error() {
   echo "ok: $* -> $(head -1 err.txt)"
 }
 
+# done_collapsed_steps <run folder>: the collapsed-step count of the run's final `done` record
+# in metrics.jsonl (empty when there is none).
+done_collapsed_steps() {
+  grep '"event":"done"' "$1/metrics.jsonl" | grep -Eo '"collapsed_steps": *[0-9]+' | sed -E 's/.*: *//'
+}
+
 # json_get <file> <jq-like python-free path>: tiny reader using grep for flat numeric keys.
 json_number() {
   grep -Eo "\"$2\": *[-0-9.e]+" "$1" | head -1 | sed -E 's/.*: *//'
