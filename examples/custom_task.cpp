@@ -66,7 +66,11 @@ class JigsawTask : public pretext::PretextTask {
     double accuracy = (logits.argmax(1) == answer).to(torch::kFloat32).mean().item<double>();
     // The loss, named statistics for the progress line, and the (detached) representation that
     // the trainer's monitors judge: collapse warnings, online linear probe, k-NN.
-    return {loss, {{"jigsaw_acc", accuracy}}, features.detach(), {}};
+    Output out;
+    out.loss = loss;
+    out.stats = {{"jigsaw_acc", accuracy}};
+    out.embedding = features.detach();
+    return out;
   }
 
   pretext::EncoderPtr encoder() const override { return encoder_; }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "pretext/eval/few_label.h"
 #include "pretext/eval/metrics.h"
 #include "pretext/eval/protocols.h"
@@ -63,6 +65,25 @@ TEST(EvalMetrics, ConfusionMatrixAndPerClassAccuracy) {
   auto json = metrics.to_json({"a", "b", "c"});
   EXPECT_EQ(json["per_class"][2]["class"], "c");
   EXPECT_EQ(json["confusion_matrix"][1][1], 2);
+}
+
+TEST(EvalMetrics, MacroF1FromPrecisionAndRecallByHand) {
+  auto labels = torch::tensor({0, 0, 1, 1, 2}, torch::kLong);
+  auto predictions = torch::tensor({0, 1, 1, 1, 0}, torch::kLong);
+  // Class 0: precision 1/2, recall 1/2 → F1 1/2. Class 1: precision 2/3, recall 1 → F1 4/5.
+  // Class 2: never predicted right → 0. Class 3 (4 classes) has no samples and is left out.
+  auto metrics = classification_metrics(predictions, labels, 4);
+  EXPECT_DOUBLE_EQ(metrics.per_class_f1[0], 0.5);
+  EXPECT_DOUBLE_EQ(metrics.per_class_f1[1], 0.8);
+  EXPECT_DOUBLE_EQ(metrics.per_class_f1[2], 0.0);
+  EXPECT_TRUE(std::isnan(metrics.per_class_f1[3]));
+  EXPECT_NEAR(metrics.macro_f1, (0.5 + 0.8 + 0.0) / 3.0, 1e-12);
+  // Always the majority class on 9:1 data: 90% accuracy, macro-F1 (0.947 + 0) / 2.
+  auto skewed = torch::cat({torch::zeros({9}, torch::kLong), torch::ones({1}, torch::kLong)});
+  auto majority = classification_metrics(torch::zeros({10}, torch::kLong), skewed, 2);
+  EXPECT_DOUBLE_EQ(majority.top1, 0.9);
+  EXPECT_NEAR(majority.macro_f1, (18.0 / 19.0) / 2.0, 1e-12);
+  EXPECT_DOUBLE_EQ(metrics.to_json()["macro_f1"].get<double>(), metrics.macro_f1);
 }
 
 TEST(EvalTable, OneRowPerLabelBudgetOneColumnPerProtocol) {

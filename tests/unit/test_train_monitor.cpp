@@ -72,12 +72,12 @@ TEST(TrainMonitor, KnnQueriesAreHeldOutTrainingImagesWithoutATestSet) {
   MonitorOptions options;
   options.knn_bank_size = 50;
   options.knn_queries = 1000;
-  const auto data = make_knn_monitor_data(train, nullptr, options, Normalization{{0.0}, {1.0}}, 0);
+  const auto data = make_knn_monitor_data(train, nullptr, options, std::make_shared<ImagePreprocessor>(Normalization{{0.0}, {1.0}}), 0);
   ASSERT_TRUE(data.bank && data.queries);
   EXPECT_EQ(data.queries->size(), 20);  // a fifth of the labelled images at most
   EXPECT_EQ(data.bank->size(), 50);
   options.knn_every_epochs = 0;
-  EXPECT_FALSE(make_knn_monitor_data(train, nullptr, options, Normalization{}, 0).bank);
+  EXPECT_FALSE(make_knn_monitor_data(train, nullptr, options, std::make_shared<ImagePreprocessor>(Normalization{}), 0).bank);
 }
 
 }  // namespace

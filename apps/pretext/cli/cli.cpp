@@ -25,17 +25,61 @@ void add_runtime_flags(CLI::App& app, RuntimeFlags& flags) {
       ->envname("PRETEXT_LOG_LEVEL");
 }
 
+InputOptions EvaluateFlags::evaluation_inputs() {
+  InputOptions inputs;
+  inputs.windows.long_documents = "truncate";
+  return inputs;
+}
+
+// How text is read (JSON-lines fields).
+void add_text_reading_flags(CLI::App& app, InputOptions& inputs) {
+  app.add_option("--text-field", inputs.text.text_field, "text: the JSON-lines field holding the text")
+      ->capture_default_str();
+  app.add_option("--label-field", inputs.text.label_field, "text: the JSON-lines field holding the label")
+      ->capture_default_str();
+  app.add_option("--pair-field", inputs.text.pair_field,
+                 "text: the JSON-lines field holding a sentence pair's second text (segment B); default: none");
+}
+
+// A tokenizer trained on the corpus.
+void add_tokenizer_flags(CLI::App& app, InputOptions& inputs) {
+  app.add_option("--vocab-size", inputs.tokenizer.vocab_size, "text: pieces in the trained tokenizer")
+      ->capture_default_str();
+  app.add_option("--tokenizer-type", inputs.tokenizer.model_type, "text: unigram | bpe")->capture_default_str();
+}
+
+// The flags that say how data is read and, for text, cut into samples; `pretraining` adds those
+// that only pretraining decides (the tokenizer, the window length).
+void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
+  app.add_option("--modality", inputs.modality, "auto | image | text (auto: from the data)")->capture_default_str();
+  add_text_reading_flags(app, inputs);
+  app.add_option("--long-documents", inputs.windows.long_documents,
+                 "text: split (every window of a document is a sample) | truncate (its first window only)")
+      ->capture_default_str();
+  if (!pretraining) return;
+  app.add_option("--tokenizer", inputs.tokenizer_path,
+                 "text: a tokenizer model (`pretext tokenizer train`); default: train one on the pretraining data");
+  add_tokenizer_flags(app, inputs);
+  app.add_option("--max-length", inputs.windows.max_length,
+                 "text: tokens per encoder input, [CLS] and [SEP]s included")
+      ->capture_default_str();
+}
+
 void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   auto& config = flags.config;
-  app.add_option("--data", config.data, "a dataset name (fashion-mnist) or a path: IDX folder, CIFAR binary folder, or "
-                                        "image folder (sub-folders = classes; flat = unlabeled)")
+  app.add_option("--data", config.data,
+                 "a dataset name (fashion-mnist; text: spam-assassin, sotu) or a path: IDX folder, CIFAR binary "
+                 "folder, image folder (sub-folders = classes; flat = unlabeled), or text (a folder of .txt or e-mail "
+                 "files, sub-folders = classes; a .txt file of blank-line separated documents; .jsonl)")
       ->envname("PRETEXT_DATA")
       ->capture_default_str();
-  app.add_option("--image-size", config.data_options.image_folder.image_size,
+  app.add_option("--image-size", config.inputs.images.image_folder.image_size,
                  "image folders: resize every image to this side (0 = the first image's size)")
       ->capture_default_str();
-  app.add_option("--limit", config.data_options.limit, "use only the first N images of each split (smoke runs)")
+  app.add_option("--limit", config.inputs.images.limit,
+                 "use only the first N samples (images, documents) of each split (smoke runs)")
       ->capture_default_str();
+  add_input_flags(app, config.inputs, true);
   app.add_option("--task", config.task, "pretext task by name (see `pretext list`)")->capture_default_str();
   app.add_option("--task-option", flags.task_options,
                  "a task option as key=value, repeatable (e.g. temperature=0.2, augment={\"blur_probability\":0})");
@@ -90,7 +134,8 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
     app.add_option("--checkpoint", flags.checkpoint, "a pretraining checkpoint (last.pt)")->required();
     app.add_option("--data", flags.data, "labelled data (its train split); default: the checkpoint's data");
     app.add_option("--image-size", flags.image_size, "image folders: resize to this side (0 = the checkpoint's)");
-    app.add_option("--limit", flags.limit, "use only the first N images of each split (smoke runs)");
+    app.add_option("--limit", flags.limit, "use only the first N samples (images, documents) of each split");
+    add_input_flags(app, flags.inputs, false);
     app.add_option("--out", flags.out, "results folder (default: <checkpoint folder>/eval)");
   }
   app.add_option("--test-data", flags.test_data, "test data (default: the test split of --data)");
@@ -172,7 +217,8 @@ int run_cli(int argc, char** argv) {
   double demo_budget_minutes = 15;
 
   auto* demo = app.add_subcommand("demo", "the default job: Fashion-MNIST, pretrain with labels withheld, then "
-                                          "10/100/all labels per class against a from-scratch baseline");
+                                          "10/100/all labels per class against a from-scratch baseline; "
+                                          "--modality text: BERT on SpamAssassin, then spam/ham with 1%/10%/all labels");
   add_runtime_flags(*demo, runtime_flags);
   add_pretrain_flags(*demo, demo_pretrain, true);
   add_evaluate_flags(*demo, demo_evaluate, true);
@@ -193,6 +239,20 @@ int run_cli(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "the registered pretext tasks, encoders and named datasets");
 
+  TokenizerFlags tokenizer_flags;
+  auto* tokenizer = app.add_subcommand("tokenizer", "text tokenizers (SentencePiece)");
+  tokenizer->require_subcommand(1);
+  auto* tokenizer_train = tokenizer->add_subcommand(
+      "train", "train a tokenizer on a corpus and write it to a file (pretrain --tokenizer FILE uses it)");
+  add_runtime_flags(*tokenizer_train, runtime_flags);
+  tokenizer_train->add_option("--data", tokenizer_flags.data, "text: a named corpus (spam-assassin, sotu) or a path")
+      ->required();
+  tokenizer_train->add_option("--limit", tokenizer_flags.inputs.images.limit, "use only the first N documents")
+      ->capture_default_str();
+  add_text_reading_flags(*tokenizer_train, tokenizer_flags.inputs);
+  add_tokenizer_flags(*tokenizer_train, tokenizer_flags.inputs);
+  tokenizer_train->add_option("--out", tokenizer_flags.out, "the model file to write")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -201,7 +261,17 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (*list) return run_list();
-    if (*demo) return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags);
+    if (*tokenizer_train) return run_tokenizer_train(tokenizer_flags, runtime_flags);
+    if (*demo) {
+      const bool text = demo_pretrain.config.inputs.modality == "text" ||
+                        (demo->count("--data") > 0 &&
+                         detect_modality(demo_pretrain.config.data, demo_pretrain.config.inputs.modality) == "text");
+      if (text) {
+        apply_text_demo_defaults(demo_pretrain, demo_evaluate,
+                                 [&](const std::string& flag) { return demo->count(flag) > 0; });
+      }
+      return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags);
+    }
     if (*pretrain) {
       finish_pretrain_flags(pretrain_flags);
       return run_pretrain(pretrain_flags, runtime_flags);

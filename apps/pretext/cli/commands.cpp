@@ -3,7 +3,7 @@
 #include "pretext/cli/commands.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
-#include "pretext/data/datasets.h"
+#include "pretext/train/inputs.h"
 #include "pretext/report/results.h"
 #include "pretext/train/checkpoint.h"
 
@@ -22,29 +22,27 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
                                                 const fs::path& out_dir, const Runtime& runtime) {
   CheckpointState state = read_checkpoint_state(checkpoint);
   const auto& config = state.config;
-  PRETEXT_CHECK(config.contains("normalization") && config.contains("encoder"), InputError, checkpoint.string(),
-                ": the checkpoint has no encoder or normalisation config");
-  Normalization normalization{config["normalization"]["mean"].get<std::vector<double>>(),
-                              config["normalization"]["std"].get<std::vector<double>>()};
+  PRETEXT_CHECK(config.contains("encoder"), InputError, checkpoint.string(), ": the checkpoint has no encoder config");
+  PreprocessorPtr preprocessor;
+  try {
+    preprocessor = preprocessor_from_config(config);
+  } catch (const InputError& error) {
+    throw InputError(checkpoint.string() + ": " + error.what());
+  }
   EncoderConfig encoder_config = EncoderConfig::from_json(config["encoder"]);
 
   const std::string data = flags.data.empty() ? config.value("data", "") : flags.data;
   PRETEXT_CHECK(!data.empty(), ConfigError, "--data: the checkpoint names no data; give the labelled data");
-  DataOptions data_options;
-  data_options.image_folder.image_size = flags.image_size > 0 ? flags.image_size : encoder_config.image_size;
-  data_options.image_folder.channels = encoder_config.in_channels;
-  data_options.limit = flags.limit;
-  auto pool = load_dataset(data, "train", data_options);
-  auto test = flags.test_data.empty() ? load_dataset(data, "test", data_options)
-                                      : load_dataset(flags.test_data, "test", data_options);
-  PRETEXT_CHECK(pool->channels() == encoder_config.in_channels && pool->height() == encoder_config.image_size,
-                InputError, "the labelled data ", pool->source(), " has ", pool->channels(), "-channel ", pool->height(),
-                "-pixel images but the checkpoint's encoder expects ", encoder_config.in_channels, "-channel ",
-                encoder_config.image_size, "-pixel images");
-  PRETEXT_CHECK(test->channels() == pool->channels() && test->height() == pool->height(), InputError, "the test data ",
-                test->source(), " has images of another shape than ", pool->source());
+  InputOptions inputs = flags.inputs;
+  inputs.images.limit = flags.limit;
+  if (flags.image_size > 0) inputs.images.image_folder.image_size = flags.image_size;
+  auto pool = load_evaluation_split(data, "train", config, state.assets, inputs);
+  auto test = load_evaluation_split(flags.test_data.empty() ? data : flags.test_data, "test", config, state.assets,
+                                    inputs);
+  PRETEXT_CHECK(test->num_classes() == pool->num_classes(), InputError, "the test data ", test->source(), " has ",
+                test->num_classes(), " classes but the labelled data ", pool->source(), " has ", pool->num_classes());
   log::info("evaluate: ", checkpoint.string(), " (task ", config.value("task", "?"), ", encoder ", encoder_config.name,
-            ") on ", pool->source(), ": ", pool->size(), " labelled candidates, ", test->size(), " test images");
+            ") on ", pool->source(), ": ", pool->size(), " labelled candidates, ", test->size(), " test samples");
 
   // Load once up front so that a mismatched checkpoint fails before any work.
   load_encoder(checkpoint);
@@ -54,7 +52,7 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
     return make_encoder(encoder_config);
   };
   std::vector<ProtocolResult> results =
-      run_few_label(pretrained, scratch, pool, test, normalization, flags.few_label, runtime);
+      run_few_label(pretrained, scratch, pool, test, *preprocessor, flags.few_label, runtime);
 
   nlohmann::json meta{{"checkpoint", checkpoint.string()},
                       {"task", config.value("task", "")},
@@ -64,7 +62,10 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
                       {"seed", flags.few_label.seed},
                       {"runtime", runtime.describe()},
                       {"pretext_version", PRETEXT_VERSION}};
-  std::string table = format_results_table(results, flags.few_label.protocols);
+  // Accuracy, and macro-F1 beside it: on imbalanced classes (spam vs ham) accuracy alone flatters a
+  // classifier that favours the larger class.
+  std::string table = "top-1 accuracy\n" + format_results_table(results, flags.few_label.protocols) +
+                      "\nmacro-F1\n" + format_results_table(results, flags.few_label.protocols, "macro_f1");
   write_results(out_dir, results_document(results, flags.few_label.protocols, pool->class_names(), meta), table);
   std::cout << "\n" << table << "\nresults: " << (out_dir / "results.json").string() << "\n";
   return results;
@@ -80,6 +81,32 @@ int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags) 
   return 0;
 }
 
+int run_tokenizer_train(const TokenizerFlags& flags, const RuntimeFlags& runtime_flags) {
+  start_runtime(runtime_flags);
+  PRETEXT_CHECK(!flags.data.empty(), ConfigError, "--data: give the text to train the tokenizer on");
+  InputOptions inputs = flags.inputs;
+  inputs.modality = "text";
+  TextReadOptions read = inputs.text;
+  read.limit = inputs.images.limit;
+  TextCorpus corpus = load_text_corpus(flags.data, "train", read);
+  int64_t sentences = 0;
+  for (const auto& document : corpus.documents) sentences += static_cast<int64_t>(document.sentences.size());
+  log::info("tokenizer: training a ", inputs.tokenizer.model_type, " model of ", inputs.tokenizer.vocab_size,
+            " pieces on ", corpus.documents.size(), " documents (", sentences, " sentences) of ", corpus.source);
+  Tokenizer tokenizer = Tokenizer::train(corpus, inputs.tokenizer);
+  tokenizer.save(flags.out);
+  std::cout << "tokenizer: " << tokenizer.summary().dump() << "\nwritten to " << flags.out << "\n";
+  for (const auto& document : corpus.documents) {
+    if (document.sentences.empty()) continue;
+    const std::string& sentence = document.sentences.front();
+    std::cout << "example: " << sentence.substr(0, 120) << "\n        →";
+    for (int64_t id : tokenizer.encode(sentence.substr(0, 120))) std::cout << " " << tokenizer.piece(id);
+    std::cout << "\n";
+    break;
+  }
+  return 0;
+}
+
 int run_list() {
   std::cout << "pretext tasks:\n";
   for (const auto& [name, entry] : task_registry().entries()) std::cout << "  " << name << "  — " << entry.description << "\n";
@@ -87,6 +114,7 @@ int run_list() {
   for (const auto& [name, entry] : encoder_registry().entries()) std::cout << "  " << name << "  — " << entry.description << "\n";
   std::cout << "named datasets:\n";
   for (const auto& [name, where] : named_datasets()) std::cout << "  " << name << "  — " << where << "\n";
+  for (const auto& [name, where] : named_text_datasets()) std::cout << "  " << name << "  — " << where << "\n";
   return 0;
 }
 

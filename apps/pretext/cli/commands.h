@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,19 @@ struct EvaluateFlags {
   std::string test_data;  // default: the test split of --data
   int64_t image_size = 0;
   int64_t limit = 0;
+  InputOptions inputs = evaluation_inputs();  // text: a document is its first window
+  static InputOptions evaluation_inputs();
   std::string out;        // results folder; default: <checkpoint folder>/eval
 };
 
+struct TokenizerFlags {
+  std::string data;
+  InputOptions inputs;
+  std::string out = "tokenizer.model";
+};
+
 void add_runtime_flags(CLI::App& app, RuntimeFlags& flags);
+void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining);
 void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo);
 void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo);
 
@@ -55,11 +65,16 @@ std::vector<ProtocolResult> evaluate_checkpoint(const std::filesystem::path& che
 // The demo's recipe: the defaults its flags start from (see demo.cpp for why each differs).
 PretrainFlags demo_pretrain_defaults();
 EvaluateFlags demo_evaluate_defaults();
+// Switches the demo to text (spam-assassin, mlm-nsp, a BERT, label fractions), leaving every flag
+// the user gave (`given("--flag")`) as they set it.
+void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                              const std::function<bool(const std::string&)>& given);
 
 int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags);
 int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags);
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
              const RuntimeFlags& runtime_flags);
 int run_list();
+int run_tokenizer_train(const TokenizerFlags& flags, const RuntimeFlags& runtime_flags);
 
 }  // namespace pretext::cli

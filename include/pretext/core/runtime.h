@@ -4,6 +4,7 @@
 // warns when the slow reference BLAS is what got loaded.
 #pragma once
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -48,6 +49,20 @@ class AutocastGuard {
   torch::Device device_;
   bool enabled_;
   bool previous_ = false;
+};
+
+// Turns autocast off for its lifetime, inside an autocast region: the code in its scope runs in
+// the tensors' own precision (a loss's similarity logits or cross-correlations in float32).
+// Without it, a float32 matmul inside bf16 autocast still runs in bf16.
+class Float32Region {
+ public:
+  Float32Region();
+  ~Float32Region();
+  Float32Region(const Float32Region&) = delete;
+  Float32Region& operator=(const Float32Region&) = delete;
+
+ private:
+  c10::impl::ExcludeDispatchKeyGuard guard_;
 };
 
 // Cooperative stop: a signal handler (SIGINT/SIGTERM) calls request_stop(); long loops check

@@ -41,13 +41,14 @@ struct ProtocolResult {
 // needs it. `on_result` is called as each result arrives (progress, partial reports).
 std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pretrained,
                                           const std::function<EncoderPtr()>& scratch, DatasetPtr labelled_pool,
-                                          DatasetPtr test, const Normalization& normalization,
+                                          DatasetPtr test, const Preprocessor& preprocessor,
                                           const FewLabelOptions& options, const Runtime& runtime,
                                           const std::function<void(const ProtocolResult&)>& on_result = {});
 
-// The table people paste into an issue: one row per label budget, one column per protocol.
+// The table people paste into an issue: one row per label budget, one column per protocol, the
+// cells top-1 accuracy (`metric` "top1") or macro-F1 ("macro_f1"), in percent.
 std::string format_results_table(const std::vector<ProtocolResult>& results,
-                                 const std::vector<std::string>& protocols);
+                                 const std::vector<std::string>& protocols, const std::string& metric = "top1");
 
 // "supervised from scratch", "SSL + k-NN", …
 std::string protocol_title(const std::string& protocol);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "pretext/augment/image.h"
+#include "pretext/augment/preprocess.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/dataset.h"
 #include "pretext/eval/metrics.h"
@@ -22,14 +22,9 @@
 
 namespace pretext {
 
-struct Normalization {
-  std::vector<double> mean;
-  std::vector<double> std;
-};
-
 // Features of every sample of `dataset` from a frozen encoder (eval mode, no augmentation):
 // float32 [N, dim] on the CPU, in dataset order.
-torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const Normalization& normalization,
+torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const Preprocessor& preprocessor,
                                const Runtime& runtime, int64_t batch_size = 512);
 
 // Defaults as DINO's k-NN evaluation (Caron et al. 2021): k = 20, τ = 0.07. InstDisc's k = 200
@@ -75,18 +70,16 @@ struct FinetuneOptions {
   double weight_decay = 5e-4;
   int64_t head_layers = 1;      // 1 = Linear; 2 = Linear-BN-ReLU-Linear
   int64_t head_hidden_dim = 512;
-  ImageAugmentOptions augment = default_augment();
   uint64_t seed = 0;
-  static ImageAugmentOptions default_augment();  // crop (0.5–1) + flip: label-preserving
   void validate() const;
 };
-// Trains `encoder` (in place) with a new head on the labelled set and returns predictions for
-// the test set. The caller passes a pretrained encoder (finetune) or a fresh one (scratch).
+// Trains `encoder` (in place) with a new head on the labelled set, with the preprocessor's
+// label-preserving augmentation, and returns predictions for the test set. The caller passes a pretrained encoder (finetune) or a fresh one (scratch).
 // With `initial_head` (a linear probe on the same encoder's frozen features) and a 1-layer head,
 // fine-tuning starts from that probe — LP-FT (Kumar et al. 2022): a random head's first large
 // gradients would otherwise disturb the pretrained features before the head is any good.
 torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const Dataset& test,
-                               int64_t num_classes, const Normalization& normalization,
+                               int64_t num_classes, const Preprocessor& preprocessor,
                                const FinetuneOptions& options, const Runtime& runtime,
                                const LinearProbe* initial_head = nullptr);
 

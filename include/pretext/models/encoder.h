@@ -27,8 +27,13 @@ struct EncoderConfig {
   // ViT only. Patch side; 0 = auto: 4 for images ≤ 32 px, 8 for ≤ 96, else 16. Must divide
   // image_size.
   int64_t patch_size = 0;
-  // ViT only. Transformer blocks; 0 = the size's default (12 for vit-tiny and vit-small).
+  // ViT and text encoders. Transformer blocks; 0 = the size's default (12 for vit-tiny and
+  // vit-small).
   int64_t depth = 0;
+  // Text encoders only (bert-*): the tokenizer's vocabulary (taken from it; 0 = an image
+  // encoder) and the longest formatted input in tokens, [CLS] and [SEP]s included.
+  int64_t vocab_size = 0;
+  int64_t max_length = 128;
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError
@@ -46,6 +51,27 @@ class Encoder : public torch::nn::Module {
   virtual int64_t dim() const = 0;
   // Whether inputs should be converted to channels-last memory format (convolutional encoders).
   virtual bool prefers_channels_last() const { return true; }
+};
+
+// An encoder of token sequences (text). Inputs are formatted as data/text_batch.h says:
+// ids int64 [B, T ≤ max_length()] ([CLS] … [SEP], right-padded with text::kPad), segments int64
+// [B, T] of 0/1 or undefined (all 0). Padding never affects the outputs at other positions.
+class TokenEncoder : public Encoder {
+ public:
+  using Encoder::Encoder;
+  // → float [B, T, dim()]: every position's final hidden state.
+  virtual torch::Tensor forward_tokens(const torch::Tensor& ids, const torch::Tensor& segments) = 0;
+  // The pooled representation [B, dim()]: the [CLS] position's final hidden state. Segments
+  // come from the ids (segments_from_ids): a pair's [CLS] A [SEP] B [SEP] reads B as segment 1.
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    return forward_tokens(ids, segments_from_ids(ids)).select(1, 0);
+  }
+  // int64 [B, T]: 1 for the tokens after a row's first [SEP] (B, its [SEP]), 0 elsewhere (a single
+  // text is segment 0 throughout; padding is 0); undefined `ids` gives undefined.
+  static torch::Tensor segments_from_ids(const torch::Tensor& ids);
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t max_length() const = 0;
+  bool prefers_channels_last() const override { return false; }
 };
 
 using EncoderPtr = std::shared_ptr<Encoder>;

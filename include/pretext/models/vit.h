@@ -14,6 +14,7 @@
 #include <string>
 
 #include "pretext/models/encoder.h"
+#include "pretext/models/transformer.h"  // TransformerBlock, trunc_normal_, init_transformer_weights
 
 namespace pretext {
 
@@ -53,38 +54,6 @@ torch::Tensor unpatchify(const torch::Tensor& patches, int64_t patch, int64_t ch
 // sin-cos is evaluated there exactly. native_h/native_w 0 = the grid itself.
 torch::Tensor sincos_position_embedding(int64_t dim, int64_t grid_h, int64_t grid_w, int64_t native_h = 0,
                                         int64_t native_w = 0);
-
-// In place: samples N(0, std²) truncated to ±2·std (inverse-CDF sampling, as
-// torch.nn.init.trunc_normal_).
-void trunc_normal_(torch::Tensor tensor, double std);
-// timm/MAE initialisation for every submodule of `module`: Linear weights trunc-normal(0.02)
-// with zero biases, LayerNorm weight 1 and bias 0.
-void init_transformer_weights(torch::nn::Module& module);
-
-struct TransformerBlockOptions {
-  TransformerBlockOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads) {}
-  TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, heads);
-  TORCH_ARG(int64_t, mlp_ratio) = 4;    // hidden = 4·dim (ViT, DeiT, MAE)
-  TORCH_ARG(double, norm_eps) = 1e-6;   // timm's ViT LayerNorm epsilon
-};
-
-// Pre-norm Transformer block: x + Attn(LN(x)), then x + MLP(LN(x)), MLP = Linear → GELU →
-// Linear (Dosovitskiy et al. 2021, eqs. 2–3). Attention is multi-head scaled dot-product with
-// one qkv projection; its softmax runs in float32 under bf16 autocast.
-class TransformerBlockImpl : public torch::nn::Module {
- public:
-  explicit TransformerBlockImpl(const TransformerBlockOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);  // [B,T,dim] → [B,T,dim]
-
- private:
-  torch::Tensor attention(const torch::Tensor& x, int64_t batch, int64_t length);  // x: [B·T, dim]
-
-  TransformerBlockOptions options_;
-  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
-  torch::nn::Linear qkv_{nullptr}, proj_{nullptr}, fc1_{nullptr}, fc2_{nullptr};
-};
-TORCH_MODULE(TransformerBlock);
 
 class VitEncoder : public Encoder {
  public:

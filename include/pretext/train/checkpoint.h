@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "pretext/models/encoder.h"
@@ -19,7 +20,10 @@ namespace pretext {
 constexpr int64_t kCheckpointFormatVersion = 1;
 
 struct CheckpointState {
-  nlohmann::json config;  // keys: task, task_options, encoder, normalization{mean,std}, data, train
+  nlohmann::json config;  // keys: task, task_options, encoder, preprocessing, data, train
+  // Named binary files the run's inputs need, e.g. "tokenizer" (a SentencePiece model), so that
+  // `evaluate` needs nothing but the checkpoint.
+  std::map<std::string, std::string> assets;
   int64_t step = 0;            // optimizer steps taken
   int64_t epoch = 0;           // epoch in progress (or the next one, when epoch_done)
   int64_t total_steps = 0;     // planned at the time of writing

@@ -42,13 +42,13 @@ struct MonitorOptions {
 struct KnnMonitorData {
   DatasetPtr bank;
   DatasetPtr queries;
-  Normalization normalization;
+  PreprocessorPtr preprocessor;
 };
 
 // Picks a seeded bank from `train` and queries from `test` (or, without a test set, from the
 // rest of `train`). Returns empty data when `train` has no labels.
 KnnMonitorData make_knn_monitor_data(const DatasetPtr& train, const DatasetPtr& test, const MonitorOptions& options,
-                                     const Normalization& normalization, uint64_t seed);
+                                     PreprocessorPtr preprocessor, uint64_t seed);
 
 class Monitor {
  public:

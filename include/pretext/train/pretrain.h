@@ -1,23 +1,23 @@
-// Pretraining from a config: load the data with its labels withheld, measure its
-// normalisation, build the task and its encoder by name, and train. The one call behind
-// `pretext pretrain` and the first half of `pretext demo`.
+// Pretraining from a config: load the data (train/inputs.h: images or text; the tokenizer is
+// trained here for text), withhold its labels from the task, build the task and its encoder by
+// name, and train. The one call behind `pretext pretrain` and the first half of `pretext demo`.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <string>
 
-#include "pretext/data/datasets.h"
+#include "pretext/train/inputs.h"
 #include "pretext/train/trainer.h"
 
 namespace pretext {
 
 struct PretrainConfig {
   std::string data = "fashion-mnist";  // a dataset name or a path
-  DataOptions data_options;
+  InputOptions inputs;
   std::string task = "simclr";
   nlohmann::json task_options = nlohmann::json::object();
-  EncoderConfig encoder;  // in_channels and image_size are taken from the data
+  EncoderConfig encoder;  // the data's fields (channels and size, or vocabulary and length) are filled in
   int64_t batch_size = 256;
   int64_t prefetch = 2;
   TrainerOptions trainer;

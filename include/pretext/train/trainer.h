@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "pretext/core/runtime.h"
@@ -56,6 +57,8 @@ class Trainer {
   // Online evaluation and health (optional): the monitor sees every step's embeddings and the
   // batch's labels, which the task itself never sees.
   void set_monitor(std::shared_ptr<Monitor> monitor) { monitor_ = std::move(monitor); }
+  // Files every checkpoint carries (CheckpointState::assets), e.g. the tokenizer.
+  void set_assets(std::map<std::string, std::string> assets) { assets_ = std::move(assets); }
   TrainResult fit();
 
  private:
@@ -66,6 +69,7 @@ class Trainer {
   TrainerOptions options_;
   Runtime runtime_;
   nlohmann::json config_;
+  std::map<std::string, std::string> assets_;
   std::shared_ptr<Monitor> monitor_;
 };
 

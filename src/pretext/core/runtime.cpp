@@ -186,6 +186,9 @@ AutocastGuard::AutocastGuard(const torch::Device& device, bool enabled) : device
   at::autocast::increment_nesting();
 }
 
+Float32Region::Float32Region() : guard_(c10::autocast_dispatch_keyset) {}
+Float32Region::~Float32Region() = default;
+
 AutocastGuard::~AutocastGuard() {
   if (!enabled_) return;
   // Leaving the outermost region drops the cast-weight cache, as torch.autocast's __exit__ does.

@@ -14,6 +14,7 @@ Batch Batch::to(const torch::Device& device, bool non_blocking) const {
   out.label = moved(label, device, non_blocking);
   out.index = moved(index, device, non_blocking);
   out.extra = moved(extra, device, non_blocking);
+  out.group = moved(group, device, non_blocking);
   return out;
 }
 

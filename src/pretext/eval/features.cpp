@@ -2,7 +2,7 @@
 
 namespace pretext {
 
-torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const Normalization& normalization,
+torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const Preprocessor& preprocessor,
                                const Runtime& runtime, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const bool was_training = encoder.is_training();
@@ -11,8 +11,7 @@ torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const N
   for (int64_t start = 0; start < dataset.size(); start += batch_size) {
     const int64_t end = std::min(dataset.size(), start + batch_size);
     Batch batch = dataset.get(torch::arange(start, end, torch::kLong));
-    auto x = normalize_images(batch.input.to(runtime.device), normalization.mean, normalization.std);
-    if (encoder.prefers_channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    auto x = preprocessor.input(batch, encoder, runtime.device);
     AutocastGuard autocast(runtime.device, runtime.bf16);
     chunks.push_back(encoder.forward(x).to(torch::kCPU, torch::kFloat32));
   }

@@ -43,7 +43,7 @@ nlohmann::json ProtocolResult::to_json(const std::vector<std::string>& class_nam
 
 std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pretrained,
                                           const std::function<EncoderPtr()>& scratch, DatasetPtr labelled_pool,
-                                          DatasetPtr test, const Normalization& normalization,
+                                          DatasetPtr test, const Preprocessor& preprocessor,
                                           const FewLabelOptions& options, const Runtime& runtime,
                                           const std::function<void(const ProtocolResult&)>& on_result) {
   options.validate();
@@ -65,8 +65,8 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
     auto start = std::chrono::steady_clock::now();
     EncoderPtr encoder = pretrained();
     encoder->to(runtime.device);
-    pool_features = extract_features(*encoder, *labelled_pool, normalization, runtime);
-    test_features = extract_features(*encoder, *test, normalization, runtime);
+    pool_features = extract_features(*encoder, *labelled_pool, preprocessor, runtime);
+    test_features = extract_features(*encoder, *test, preprocessor, runtime);
     log::info("features: ", pool_features.size(0), " + ", test_features.size(0), " samples × ", pool_features.size(1),
               " dims in ", std::fixed, std::setprecision(1),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
@@ -104,7 +104,7 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
           linear.seed = options.seed;
           probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
         }
-        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, normalization, finetune, runtime,
+        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
                                        from_scratch ? nullptr : &probe);
       }
       ProtocolResult result;
@@ -126,12 +126,14 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
 }
 
 std::string format_results_table(const std::vector<ProtocolResult>& results,
-                                 const std::vector<std::string>& protocols) {
+                                 const std::vector<std::string>& protocols, const std::string& metric) {
+  PRETEXT_CHECK(metric == "top1" || metric == "macro_f1", ConfigError, "results table: metric must be top1 or ",
+                "macro_f1, got '", metric, "'");
   std::vector<std::string> rows;
   std::map<std::string, std::map<std::string, double>> cells;
   for (const auto& result : results) {
     if (cells.find(result.labels) == cells.end()) rows.push_back(result.labels);
-    cells[result.labels][result.protocol] = result.metrics.top1;
+    cells[result.labels][result.protocol] = metric == "top1" ? result.metrics.top1 : result.metrics.macro_f1;
   }
   std::vector<std::string> header{"labels"};
   for (const auto& protocol : protocols) header.push_back(protocol_title(protocol));

@@ -9,10 +9,6 @@
 
 namespace pretext {
 
-ImageAugmentOptions FinetuneOptions::default_augment() {
-  return crop_and_flip_only(0.5);
-}
-
 void FinetuneOptions::validate() const {
   PRETEXT_CHECK(epochs >= 0 && min_steps >= 0 && max_steps >= 0, ConfigError,
                 "fine-tune: epochs, min_steps and max_steps must be >= 0");
@@ -23,11 +19,10 @@ void FinetuneOptions::validate() const {
                 encoder_lr_scale);
   PRETEXT_CHECK(head_layers == 1 || head_layers == 2, ConfigError, "fine-tune: head_layers must be 1 or 2, got ",
                 head_layers);
-  augment.validate();
 }
 
 torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const Dataset& test, int64_t num_classes,
-                               const Normalization& normalization, const FinetuneOptions& options,
+                               const Preprocessor& preprocessor, const FinetuneOptions& options,
                                const Runtime& runtime, const LinearProbe* initial_head) {
   options.validate();
   const int64_t n = labelled.size();
@@ -68,11 +63,6 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   torch::optim::AdamW optimizer(std::move(groups), torch::optim::AdamWOptions(options.lr));
   const std::vector<double> base_lrs{options.lr * options.encoder_lr_scale, options.lr};
 
-  ImageAugmentOptions augment_options = options.augment;
-  if (augment_options.size == 0) augment_options.size = labelled.sample_shape()[0];
-  augment_options.mean = normalization.mean;
-  augment_options.std = normalization.std;
-  ImageAugment augment(augment_options);
   auto generator = make_generator(options.seed);
 
   LoaderOptions loader_options;
@@ -96,8 +86,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
       for (size_t g = 0; g < optimizer.param_groups().size(); ++g) {
         optimizer.param_groups()[g].options().set_lr(base_lrs[g] * factor);
       }
-      auto x = augment(batch->input.to(runtime.device), generator);
-      if (encoder.prefers_channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      auto x = preprocessor.augmented_input(*batch, encoder, runtime.device, generator);
       torch::Tensor loss;
       {
         AutocastGuard autocast(runtime.device, runtime.bf16);
@@ -128,8 +117,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   constexpr int64_t kBatch = 512;
   for (int64_t start = 0; start < test.size(); start += kBatch) {
     Batch batch = test.get(torch::arange(start, std::min(test.size(), start + kBatch), torch::kLong));
-    auto x = normalize_images(batch.input.to(runtime.device), normalization.mean, normalization.std);
-    if (encoder.prefers_channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    auto x = preprocessor.input(batch, encoder, runtime.device);
     AutocastGuard autocast(runtime.device, runtime.bf16);
     predictions.push_back(head->forward(feature_norm->forward(encoder.forward(x))).argmax(1).to(torch::kCPU));
   }

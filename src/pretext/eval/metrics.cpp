@@ -21,10 +21,23 @@ ClassificationMetrics classification_metrics(const torch::Tensor& predictions, c
   metrics.top1 = metrics.samples > 0 ? (truth == guess).sum().item<double>() / metrics.samples : 0.0;
   auto diagonal = metrics.confusion.diagonal().to(torch::kDouble);
   auto row_sums = metrics.confusion.sum(1).to(torch::kDouble);
+  auto column_sums = metrics.confusion.sum(0).to(torch::kDouble);
+  double f1_sum = 0;
+  int64_t present = 0;
   for (int64_t k = 0; k < num_classes; ++k) {
-    double total = row_sums[k].item<double>();
-    metrics.per_class.push_back(total > 0 ? diagonal[k].item<double>() / total : NAN);
+    const double total = row_sums[k].item<double>();
+    const double correct = diagonal[k].item<double>();
+    const double predicted = column_sums[k].item<double>();
+    metrics.per_class.push_back(total > 0 ? correct / total : NAN);
+    // F1 = 2TP / (2TP + FP + FN) = 2·correct / (true count + predicted count).
+    const double f1 = total > 0 ? 2.0 * correct / (total + predicted) : NAN;
+    metrics.per_class_f1.push_back(f1);
+    if (total > 0) {
+      f1_sum += f1;
+      ++present;
+    }
   }
+  metrics.macro_f1 = present > 0 ? f1_sum / present : 0.0;
   return metrics;
 }
 
@@ -33,6 +46,9 @@ nlohmann::json ClassificationMetrics::to_json(const std::vector<std::string>& cl
   for (size_t k = 0; k < per_class.size(); ++k) {
     nlohmann::json entry{{"class", k < class_names.size() ? class_names[k] : std::to_string(k)}};
     entry["accuracy"] = std::isnan(per_class[k]) ? nlohmann::json(nullptr) : nlohmann::json(per_class[k]);
+    if (k < per_class_f1.size()) {
+      entry["f1"] = std::isnan(per_class_f1[k]) ? nlohmann::json(nullptr) : nlohmann::json(per_class_f1[k]);
+    }
     per_class_json.push_back(entry);
   }
   nlohmann::json matrix = nlohmann::json::array();
@@ -42,7 +58,7 @@ nlohmann::json ClassificationMetrics::to_json(const std::vector<std::string>& cl
     for (int64_t j = 0; j < confusion.size(1); ++j) row.push_back(rows[i][j]);
     matrix.push_back(row);
   }
-  return {{"top1", top1}, {"samples", samples}, {"per_class", per_class_json}, {"confusion_matrix", matrix}};
+  return {{"top1", top1}, {"macro_f1", macro_f1}, {"samples", samples}, {"per_class", per_class_json}, {"confusion_matrix", matrix}};
 }
 
 }  // namespace pretext

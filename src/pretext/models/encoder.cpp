@@ -2,6 +2,8 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/options.h"
+#include "pretext/data/text_batch.h"
+#include "pretext/models/bert.h"
 #include "pretext/models/convnet.h"
 #include "pretext/models/resnet.h"
 #include "pretext/models/vit.h"
@@ -11,7 +13,15 @@ namespace pretext {
 nlohmann::json EncoderConfig::to_json() const {
   return nlohmann::json{{"name", name},   {"in_channels", in_channels}, {"image_size", image_size},
                         {"stem", stem},   {"width", width},             {"patch_size", patch_size},
-                        {"depth", depth}};
+                        {"depth", depth}, {"vocab_size", vocab_size}, {"max_length", max_length}};
+}
+
+torch::Tensor TokenEncoder::segments_from_ids(const torch::Tensor& ids) {
+  if (!ids.defined()) return {};
+  // Separators up to and including each position; a position is in B once one came before it.
+  auto separators = ids.eq(text::kSep).to(torch::kLong);
+  auto before = separators.cumsum(1) - separators;
+  return before.gt(0).logical_and(ids.ne(text::kPad)).to(torch::kLong);
 }
 
 EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
@@ -23,7 +33,9 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
       .read("stem", config.stem)
       .read("width", config.width)
       .read("patch_size", config.patch_size)
-      .read("depth", config.depth);
+      .read("depth", config.depth)
+      .read("vocab_size", config.vocab_size)
+      .read("max_length", config.max_length);
   reader.finish();
   return config;
 }
@@ -37,6 +49,11 @@ EncoderConfig EncoderConfig::resolved() const {
     const VitArchitecture architecture = vit_architecture(out);  // throws ConfigError naming the field
     out.width = architecture.dim;
     out.patch_size = architecture.patch_size;
+    out.depth = architecture.depth;
+  }
+  if (is_bert_name(out.name)) {
+    const BertArchitecture architecture = bert_architecture(out);  // throws ConfigError naming the field
+    out.width = architecture.dim;
     out.depth = architecture.depth;
   }
   return out;
@@ -63,16 +80,30 @@ Registry<EncoderFactory>& encoder_registry() {
     builtins.add(
         "vit-small", [](const EncoderConfig& config) { return std::make_shared<VitEncoder>(config); },
         "ViT-Small (DeiT): dim 384 (= width), 12 blocks (depth), 6 heads; patch 4/8/16 by image size");
+    builtins.add(
+        "bert-tiny", [](const EncoderConfig& config) { return std::make_shared<BertEncoder>(config); },
+        "BERT-Tiny (Turc et al. 2019): dim 128 (= width), 2 layers (depth), 2 heads; text");
+    builtins.add(
+        "bert-mini", [](const EncoderConfig& config) { return std::make_shared<BertEncoder>(config); },
+        "BERT-Mini (Turc et al. 2019): dim 256 (= width), 4 layers (depth), 4 heads; text");
+    builtins.add(
+        "bert-small", [](const EncoderConfig& config) { return std::make_shared<BertEncoder>(config); },
+        "BERT-Small (Turc et al. 2019): dim 512 (= width), 4 layers (depth), 8 heads; text");
     return builtins;
   }();
   return registry;
 }
 
 EncoderPtr make_encoder(const EncoderConfig& config) {
-  PRETEXT_CHECK(config.in_channels == 1 || config.in_channels == 3, ConfigError,
+  PRETEXT_CHECK(config.vocab_size >= 0, ConfigError, "encoder option 'vocab_size' must be ≥ 0, got ",
+                config.vocab_size);
+  const bool text = config.vocab_size > 0;
+  PRETEXT_CHECK(text || config.in_channels == 1 || config.in_channels == 3, ConfigError,
                 "encoder option 'in_channels' must be 1 or 3, got ", config.in_channels);
-  PRETEXT_CHECK(config.image_size > 0, ConfigError, "encoder option 'image_size' must be positive, got ",
+  PRETEXT_CHECK(text || config.image_size > 0, ConfigError, "encoder option 'image_size' must be positive, got ",
                 config.image_size);
+  PRETEXT_CHECK(!text || config.max_length >= 4, ConfigError,
+                "encoder option 'max_length' must be ≥ 4 tokens ([CLS] A [SEP] B [SEP]), got ", config.max_length);
   PRETEXT_CHECK(config.stem == "auto" || config.stem == "small" || config.stem == "imagenet", ConfigError,
                 "encoder option 'stem' must be auto, small or imagenet, got '", config.stem, "'");
   PRETEXT_CHECK(config.width >= 0, ConfigError, "encoder option 'width' must be ≥ 0 (0 = the default), got ",

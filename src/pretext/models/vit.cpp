@@ -1,7 +1,5 @@
 #include "pretext/models/vit.h"
 
-#include <torch/version.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -103,75 +101,6 @@ torch::Tensor sincos_position_embedding(int64_t dim, int64_t grid_h, int64_t gri
                            columns.unsqueeze(0).expand({grid_h, grid_w, dim / 2})},
                           2);
   return table.reshape({grid_h * grid_w, dim}).to(torch::kFloat32);
-}
-
-void trunc_normal_(torch::Tensor tensor, double std) {
-  torch::NoGradGuard no_grad;
-  // u uniform on [2Φ(−2)−1, 2Φ(2)−1] = [−erf(√2), erf(√2)]; √2·erfinv(u) is then N(0,1) cut at ±2.
-  const double bound = std::erf(2.0 / std::sqrt(2.0));
-  tensor.uniform_(-bound, bound).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(-2.0 * std, 2.0 * std);
-}
-
-void init_transformer_weights(nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  auto init = [](nn::Module& child) {
-    if (auto* linear = child.as<nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* norm = child.as<nn::LayerNorm>()) {
-      norm->weight.fill_(1.0);
-      norm->bias.zero_();
-    }
-  };
-  // modules(include_self = true) would need a shared_ptr to `module`, which a constructor lacks.
-  init(module);
-  for (auto& child : module.modules(/*include_self=*/false)) init(*child);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Transformer block
-
-TransformerBlockImpl::TransformerBlockImpl(const TransformerBlockOptions& options) : options_(options) {
-  const int64_t dim = options.dim();
-  PRETEXT_CHECK(options.heads() > 0 && dim % options.heads() == 0, ConfigError, "transformer block: dim ", dim,
-                " must be divisible by the head count ", options.heads());
-  auto norm = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(options.norm_eps())); };
-  norm1_ = register_module("norm1", norm());
-  qkv_ = register_module("qkv", nn::Linear(dim, 3 * dim));
-  proj_ = register_module("proj", nn::Linear(dim, dim));
-  norm2_ = register_module("norm2", norm());
-  fc1_ = register_module("fc1", nn::Linear(dim, options.mlp_ratio() * dim));
-  fc2_ = register_module("fc2", nn::Linear(options.mlp_ratio() * dim, dim));
-}
-
-torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, int64_t batch, int64_t length) {
-  const int64_t dim = options_.dim(), heads = options_.heads(), head_dim = dim / heads;
-  // [B·T, 3·D] → [3, B, heads, T, head_dim]
-  auto qkv = qkv_->forward(x).reshape({batch, length, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
-  auto query = qkv[0], key = qkv[1], value = qkv[2];
-  torch::Tensor out;
-#if TORCH_VERSION_MAJOR >= 2
-  // The fused kernel (flash / memory-efficient): softmax(QKᵀ/√d)V with a float32 softmax inside.
-  out = at::scaled_dot_product_attention(query, key, value);
-#else
-  // Vaswani et al. 2017, eq. 1. Under bf16 autocast the products run in bf16; the softmax is
-  // taken in float32, since its exponentials of logits that reach ±10 lose real accuracy in bf16.
-  auto scores = torch::matmul(query * (1.0 / std::sqrt(static_cast<double>(head_dim))), key.transpose(-2, -1));
-  auto weights = torch::softmax(scores, -1, torch::kFloat32).to(value.scalar_type());
-  out = torch::matmul(weights, value);
-#endif
-  return proj_->forward(out.transpose(1, 2).reshape({batch * length, dim}));
-}
-
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
-  const int64_t batch = x.size(0), length = x.size(1), dim = x.size(2);
-  // The Linears see 2-D [B·T, D] inputs: there LibTorch fuses the bias into the product
-  // (addmm); on 3-D inputs it adds it separately, which costs as much as the product in bf16 on
-  // a CPU.
-  auto flat = x.reshape({batch * length, dim});
-  auto h = flat + attention(norm1_->forward(flat), batch, length);
-  h = h + fc2_->forward(torch::gelu(fc1_->forward(norm2_->forward(h))));
-  return h.view({batch, length, dim});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 #include "pretext/tasks/barlow_twins.h"
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 #include "pretext/augment/multicrop.h"
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext {
 
@@ -60,7 +59,7 @@ torch::Tensor barlow_cross_correlation(const torch::Tensor& z1, const torch::Ten
   // Float32 with autocast off (as autocast's own kernels exclude it): under bf16 autocast the
   // product would run in bf16, whose 8-bit mantissa is coarse next to the small off-diagonal
   // correlations that the redundancy term sums by the million.
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  Float32Region float32;
   auto standardise = [](const torch::Tensor& z) {
     torch::Tensor x = z.to(torch::kFloat32);
     torch::Tensor centred = x - x.mean(0, /*keepdim=*/true);

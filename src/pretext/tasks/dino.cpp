@@ -1,11 +1,10 @@
 #include "pretext/tasks/dino.h"
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 #include <algorithm>
 #include <string>
 
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 #include "pretext/tasks/momentum.h"
 
 namespace pretext {
@@ -133,7 +132,7 @@ DINOHeadImpl::DINOHeadImpl(int64_t in_dim, const DINOOptions& options) {
 
 torch::Tensor DINOHeadImpl::forward(const torch::Tensor& x, bool freeze_prototypes) {
   torch::Tensor bottleneck = mlp_->forward(x);
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  Float32Region float32;
   bottleneck = F::normalize(bottleneck.to(torch::kFloat32), F::NormalizeFuncOptions().dim(1));
   torch::Tensor directions = freeze_prototypes ? prototype_directions_.detach() : prototype_directions_;
   torch::Tensor weight = F::normalize(directions, F::NormalizeFuncOptions().dim(1));
@@ -151,7 +150,7 @@ std::pair<torch::Tensor, torch::Tensor> dino_loss(const std::vector<torch::Tenso
   PRETEXT_CHECK(!teacher_logits.empty() && student_logits.size() >= teacher_logits.size(), InputError,
                 "dino_loss: expected at least as many student crops as teacher crops, got ", student_logits.size(),
                 " and ", teacher_logits.size());
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  Float32Region float32;
   const torch::Tensor c = centre.detach().to(torch::kFloat32).reshape({1, -1});
   std::vector<torch::Tensor> student_log_probs;
   for (const auto& s : student_logits) {

@@ -140,7 +140,10 @@ PretextTask::Output MAETask::step(const Batch& batch) {
   auto latent = encoder_->forward_tokens(visible);  // [B, 1 + kept, dim]
   auto prediction = decode(latent, mask);
   auto loss = mae_loss(prediction, patchify(views, encoder_->patch_size()), mask.hidden, options_.norm_pix_loss);
-  return {loss, {}, latent.select(1, 0).detach().to(torch::kFloat32), {}};
+  Output out;
+  out.loss = loss;
+  out.embedding = latent.select(1, 0).detach().to(torch::kFloat32);
+  return out;
 }
 
 }  // namespace pretext

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 #include "pretext/tasks/momentum.h"
 
 namespace pretext {
@@ -73,6 +74,7 @@ nlohmann::json MoCoOptions::to_json() const {
 
 std::pair<torch::Tensor, torch::Tensor> moco_infonce_loss(const torch::Tensor& queries, const torch::Tensor& keys,
                                                           const torch::Tensor& queue, double temperature) {
+  Float32Region float32;  // logits of ±1/τ in float32 under bf16 autocast, as SimCLR's
   auto q = unit_rows(queries);
   auto k = unit_rows(keys.detach());
   auto positive = (q * k).sum(1, /*keepdim=*/true);                        // [B, 1]
@@ -234,6 +236,7 @@ nlohmann::json MoCoV3Options::to_json() const {
 
 std::pair<torch::Tensor, torch::Tensor> mocov3_contrastive_loss(const torch::Tensor& queries,
                                                                 const torch::Tensor& keys, double temperature) {
+  Float32Region float32;
   auto q = unit_rows(queries);
   auto k = unit_rows(keys.detach());
   auto logits = torch::matmul(q, k.t()) / temperature;

@@ -60,7 +60,7 @@ PretextTask::Output RotationTask::step(const Batch& batch) {
   auto accuracy = (logits.argmax(1) == turns).to(torch::kFloat32).mean();
   // The monitors' representation is of the batch as given (the first `size` rows: with
   // all_rotations those are the upright copies, otherwise one random rotation each).
-  return {loss, {{"rotation_acc", accuracy.item<double>()}}, h.slice(0, 0, size).detach(), {}};
+  return {loss, {{"rotation_acc", accuracy.item<double>()}}, h.slice(0, 0, size).detach(), {}, {}};
 }
 
 }  // namespace pretext

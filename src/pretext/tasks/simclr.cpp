@@ -1,6 +1,7 @@
 #include "pretext/tasks/simclr.h"
 
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext {
 
@@ -35,6 +36,7 @@ std::pair<torch::Tensor, torch::Tensor> nt_xent_loss(const torch::Tensor& z1, co
   const int64_t batch = z1.size(0);
   // The similarity logits are computed in float32 even under bf16 autocast: with a temperature
   // of 0.1–0.5 the logits reach ±10, where bf16's 8-bit mantissa costs the softmax real accuracy.
+  Float32Region float32;
   auto z = torch::cat({z1, z2}, 0).to(torch::kFloat32);
   z = torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1));
   auto logits = torch::matmul(z, z.t()) / temperature;

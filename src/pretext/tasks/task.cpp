@@ -5,6 +5,7 @@
 #include "pretext/tasks/byol.h"
 #include "pretext/tasks/dino.h"
 #include "pretext/tasks/mae.h"
+#include "pretext/tasks/mlm.h"
 #include "pretext/tasks/moco.h"
 #include "pretext/tasks/rotation.h"
 #include "pretext/tasks/simclr.h"
@@ -95,6 +96,19 @@ Registry<TaskFactory>& task_registry() {
           return std::make_shared<MAETask>(context, MAEOptions::from_json(context.options));
         },
         "MAE: hide 75% of a ViT's patches, reconstruct their pixels with a light decoder");
+    // [text-family registrations: mlm, mlm-nsp]
+    made->add(
+        "mlm",
+        [](const TaskContext& context) {
+          return std::make_shared<MLMTask>(context, MLMOptions::from_json(context.options, false));
+        },
+        "RoBERTa-style masked-LM: 15% of tokens chosen (80% [MASK], 10% random, 10% kept), dynamic masking");
+    made->add(
+        "mlm-nsp",
+        [](const TaskContext& context) {
+          return std::make_shared<MLMTask>(context, MLMOptions::from_json(context.options, true));
+        },
+        "BERT: masked-LM plus next-sentence prediction on sentence pairs (50% real next, 50% another document)");
     return made;
   }();
   return *registry;

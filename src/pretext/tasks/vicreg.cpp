@@ -1,9 +1,8 @@
 #include "pretext/tasks/vicreg.h"
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 #include "pretext/augment/multicrop.h"
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext {
 
@@ -59,7 +58,7 @@ VICRegLoss vicreg_loss(const torch::Tensor& z1, const torch::Tensor& z2, const V
                 "vicreg_loss: expected two [N, D] embeddings of one shape, got ", z1.sizes(), " and ", z2.sizes());
   PRETEXT_CHECK(z1.size(0) >= 2, InputError, "vicreg_loss: the variance needs a batch of at least 2, got ", z1.size(0));
   // Float32 with autocast off: the covariance product would otherwise run in bf16.
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  Float32Region float32;
   const torch::Tensor a = z1.to(torch::kFloat32), b = z2.to(torch::kFloat32);
   const int64_t samples = a.size(0), dims = a.size(1);
 

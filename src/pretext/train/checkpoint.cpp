@@ -1,5 +1,6 @@
 #include "pretext/train/checkpoint.h"
 
+#include <cstring>
 #include <sstream>
 
 #include "pretext/core/error.h"
@@ -41,6 +42,31 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   state.epoch = values[1].item<int64_t>();
   state.total_steps = values[2].item<int64_t>();
   state.finished = finished.toBool();
+  // Assets: their names as a JSON list, each file as a uint8 tensor (checkpoints without any
+  // have no entry).
+  c10::IValue names;
+  bool has_assets = true;
+  try {
+    archive.read("asset_names", names);
+  } catch (const c10::Error&) {
+    has_assets = false;
+  }
+  if (has_assets) {
+    auto list = nlohmann::json::parse(names.toStringRef(), nullptr, false);
+    PRETEXT_CHECK(list.is_array(), InputError, path.string(), ": the checkpoint's asset list is not valid JSON");
+    for (const auto& name : list) {
+      torch::Tensor bytes;
+      try {
+        archive.read("asset_" + name.get<std::string>(), bytes);
+      } catch (const c10::Error&) {
+        throw InputError(path.string() + ": the checkpoint lists asset '" + name.get<std::string>() +
+                         "' but does not hold it");
+      }
+      bytes = bytes.contiguous();
+      state.assets[name.get<std::string>()] =
+          std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
+    }
+  }
   return state;
 }
 
@@ -66,6 +92,16 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   archive.write("config", c10::IValue(state.config.dump()));
   archive.write("numbers", torch::tensor({state.step, state.epoch, state.total_steps}, torch::kLong));
   archive.write("finished", c10::IValue(state.finished));
+  if (!state.assets.empty()) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& [name, bytes] : state.assets) {
+      names.push_back(name);
+      auto tensor = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+      std::memcpy(tensor.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+      archive.write("asset_" + name, tensor);
+    }
+    archive.write("asset_names", c10::IValue(names.dump()));
+  }
   torch::serialize::OutputArchive task_archive;
   task.save(task_archive);
   archive.write("task", task_archive);

@@ -45,7 +45,7 @@ nlohmann::json MonitorOptions::to_json() const {
 }
 
 KnnMonitorData make_knn_monitor_data(const DatasetPtr& train, const DatasetPtr& test, const MonitorOptions& options,
-                                     const Normalization& normalization, uint64_t seed) {
+                                     PreprocessorPtr preprocessor, uint64_t seed) {
   KnnMonitorData data;
   if (!train || train->num_classes() < 2 || options.knn_every_epochs == 0) return data;
   auto generator = make_generator(seed + 7919);
@@ -64,7 +64,7 @@ KnnMonitorData make_knn_monitor_data(const DatasetPtr& train, const DatasetPtr& 
   } else {
     data.queries = std::make_shared<SubsetDataset>(train, std::get<0>(labelled.slice(0, bank, bank + queries).sort()));
   }
-  data.normalization = normalization;
+  data.preprocessor = std::move(preprocessor);
   return data;
 }
 
@@ -154,8 +154,8 @@ Stats Monitor::observe(int64_t step, const torch::Tensor& embedding, const torch
 Stats Monitor::knn(Encoder& encoder) {
   Stats stats;
   if (!knn_data_.bank) return stats;
-  auto bank = extract_features(encoder, *knn_data_.bank, knn_data_.normalization, runtime_);
-  auto queries = extract_features(encoder, *knn_data_.queries, knn_data_.normalization, runtime_);
+  auto bank = extract_features(encoder, *knn_data_.bank, *knn_data_.preprocessor, runtime_);
+  auto queries = extract_features(encoder, *knn_data_.queries, *knn_data_.preprocessor, runtime_);
   auto predicted = knn_predict(bank, knn_data_.bank->labels(), queries, knn_data_.bank->num_classes(), KnnOptions{});
   const double top1 = (predicted == knn_data_.queries->labels()).to(torch::kDouble).mean().item<double>();
   stats.emplace_back("knn_top1", top1);

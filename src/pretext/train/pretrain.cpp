@@ -1,8 +1,8 @@
 #include "pretext/train/pretrain.h"
 
-#include "pretext/augment/image.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/train/checkpoint.h"
 #include "pretext/train/monitor.h"
 
 namespace pretext {
@@ -10,25 +10,33 @@ namespace pretext {
 PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runtime) {
   PRETEXT_CHECK(config.batch_size >= 2, ConfigError, "--batch-size must be >= 2, got ", config.batch_size);
   config.trainer.validate();
+  config.monitor.validate();
   // Fail on a bad task name before the data is read.
   task_registry().get(config.task);
 
-  auto images = load_dataset(config.data, "train", config.data_options);
-  log::info("data: ", images->source(), ": ", images->size(), " images ", images->height(), "×", images->width(), "×",
-            images->channels(), " (labels withheld for pretraining)");
-  auto [mean, std] = channel_statistics(images->images());
+  // A resumed text run keeps the tokenizer its checkpoint was trained with.
+  std::map<std::string, std::string> reuse_assets;
+  const auto checkpoint_path = config.trainer.out_dir / "last.pt";
+  if (config.trainer.resume && std::filesystem::exists(checkpoint_path)) {
+    reuse_assets = read_checkpoint_state(checkpoint_path).assets;
+  }
+  RunInputs inputs = load_pretraining_inputs(config.data, config.encoder, config.inputs, reuse_assets);
+  DatasetPtr train = inputs.train;
+  log::info("data: ", inputs.summary, " (labels withheld for pretraining)");
 
   TaskContext context;
-  context.encoder = config.encoder;
-  context.encoder.in_channels = images->channels();
-  context.encoder.image_size = images->height();
-  context.encoder = context.encoder.resolved();
+  context.encoder = inputs.encoder;
   context.options = config.task_options;
-  context.mean = mean;
-  context.std = std;
+  context.mean = inputs.normalization.mean;
+  context.std = inputs.normalization.std;
   context.device = runtime.device;
   context.seed = config.seed;
   TaskPtr task = make_task(config.task, context);
+  const bool text_encoder = dynamic_cast<const TokenEncoder*>(task->encoder().get()) != nullptr;
+  PRETEXT_CHECK(text_encoder == (inputs.modality == "text"), ConfigError, "--encoder ", context.encoder.name,
+                text_encoder ? " reads text, but " : " reads images, but ", config.data, " is ", inputs.modality,
+                inputs.modality == "text" ? "; use --encoder bert-tiny (or bert-mini, bert-small) with --task mlm or mlm-nsp"
+                                          : "; use an image encoder (convnet, resnet18, vit-tiny, …)");
 
   LoaderOptions loader_options;
   loader_options.batch_size = config.batch_size;
@@ -37,39 +45,41 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   loader_options.drop_last = true;
   // The loader keeps the labels (when there are any) for the online classifier; the Trainer
   // withholds them from the task.
-  const bool labelled = images->num_classes() >= 2;
+  const bool labelled = train->num_classes() >= 2;
   const bool probe = labelled && config.monitor.online_probe;
-  Loader loader(probe ? DatasetPtr(images) : DatasetPtr(std::make_shared<UnlabeledView>(images)), loader_options);
-  config.monitor.validate();
+  Loader loader(probe ? train : DatasetPtr(std::make_shared<UnlabeledView>(train)), loader_options);
   // Health is measured for every run; the probe and k-NN need labels (make_knn_monitor_data
   // returns no data without them, or with --knn-every 0).
   DatasetPtr test;
   if (labelled && config.monitor.knn_every_epochs > 0) {
     try {
-      test = load_dataset(config.data, "test", config.data_options);
+      nlohmann::json checkpoint_like = inputs.config;
+      checkpoint_like["encoder"] = inputs.encoder.to_json();
+      test = load_evaluation_split(config.data, "test", checkpoint_like, inputs.assets, config.inputs);
     } catch (const InputError&) {
-      log::info("monitor: no test split in ", config.data, "; k-NN queries come from held-out training images");
+      log::info("monitor: no test split in ", config.data, "; k-NN queries come from held-out training samples");
     }
   }
-  auto knn = make_knn_monitor_data(images, test, config.monitor, Normalization{mean, std}, config.seed);
+  auto knn = make_knn_monitor_data(train, test, config.monitor, inputs.preprocessor, config.seed);
   if (knn.bank) {
     log::info("monitor: k-NN every ", config.monitor.knn_every_epochs, " epoch(s), ", knn.bank->size(), " bank, ",
               knn.queries->size(), " queries", probe ? "; online linear probe on the side" : "");
   }
-  auto monitor = std::make_shared<Monitor>(config.monitor, probe ? images->num_classes() : 0, knn, runtime);
+  auto monitor = std::make_shared<Monitor>(config.monitor, probe ? train->num_classes() : 0, knn, runtime);
 
   PretrainResult result;
   result.config = {{"task", config.task},
                    {"task_options", task->options_json()},
                    {"encoder", context.encoder.to_json()},
-                   {"normalization", {{"mean", mean}, {"std", std}}},
-                   {"data", images->source()},
+                   {"data", train->source()},
                    {"batch_size", config.batch_size},
                    {"seed", config.seed},
                    {"pretext_version", PRETEXT_VERSION}};
+  result.config.update(inputs.config);
   result.config["monitor"] = config.monitor.to_json();
   Trainer trainer(task, loader, config.trainer, runtime, result.config);
   trainer.set_monitor(monitor);
+  trainer.set_assets(inputs.assets);
   result.train = trainer.fit();
   return result;
 }

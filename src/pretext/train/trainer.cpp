@@ -112,6 +112,7 @@ TrainResult Trainer::fit() {
   CheckpointState state;
   state.config = config_;
   state.config["train"] = options_.to_json();
+  state.assets = assets_;
   if (options_.resume) {
     PRETEXT_CHECK(std::filesystem::exists(checkpoint_path), InputError, "--resume: no checkpoint at ",
                   checkpoint_path.string());

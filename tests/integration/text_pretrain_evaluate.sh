@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Text end to end on a generated two-topic corpus: train a tokenizer, pretrain BERT (masked-LM +
+# next sentence), evaluate with few labels; and the text-specific bad inputs.
+source "$(dirname "$0")/lib.sh"
+
+# Two topics with their own words; sentences drawn from a seeded generator (awk's srand), a
+# folder per split and a sub-folder per class, a document per file.
+make_corpus() {
+  awk -v root="$1" 'BEGIN {
+    srand(11);
+    split("ball goal team match score player coach league season win", sport, " ");
+    split("flour oven sugar butter recipe dough bake salt pan taste", food, " ");
+    split("the a this every our their", det, " ");
+    split("is was seems became looked stayed", verb, " ");
+    split("good late early great fresh quick", adj, " ");
+    for (s = 0; s < 2; s++) {
+      split_name = s == 0 ? "train" : "test"; count = s == 0 ? 120 : 40;
+      for (c = 0; c < 2; c++) {
+        topic = c == 0 ? "sport" : "food";
+        dir = root "/" split_name "/" topic; system("mkdir -p " dir);
+        for (d = 0; d < count; d++) {
+          file = dir "/" d ".txt"; text = "";
+          for (k = 0; k < 6; k++) {
+            w1 = c == 0 ? sport[int(rand() * 10) + 1] : food[int(rand() * 10) + 1];
+            w2 = c == 0 ? sport[int(rand() * 10) + 1] : food[int(rand() * 10) + 1];
+            sentence = det[int(rand() * 6) + 1] " " w1 " " verb[int(rand() * 6) + 1] " " adj[int(rand() * 6) + 1] " with the " w2 ".";
+            text = text (k ? " " : "") toupper(substr(sentence, 1, 1)) substr(sentence, 2);
+          }
+          print text > file; close(file);
+        }
+      }
+    }
+  }'
+}
+make_corpus corpus
+
+"$PRETEXT" tokenizer train --data corpus --vocab-size 60 --out tok.model | tee tokenizer.txt
+[ -f tok.model ] || fail "no tokenizer model written"
+grep -q '"vocab_size":60' tokenizer.txt || fail "tokenizer summary lacks the vocabulary size"
+
+"$PRETEXT" pretrain --data corpus --task mlm-nsp --encoder bert-tiny --width 64 --tokenizer tok.model \
+  --max-length 48 --batch-size 32 --epochs 3 --optimizer adamw --base-lr 2e-3 --knn-every 0 --out run --seed 3
+[ -f run/last.pt ] || fail "no checkpoint"
+grep -q '"mlm_accuracy"' run/metrics.jsonl || fail "metrics lack mlm_accuracy"
+grep -q '"nsp_accuracy"' run/metrics.jsonl || fail "metrics lack nsp_accuracy"
+grep -q '"modality":"text"' run/config.json || grep -q '"modality": "text"' run/config.json \
+  || fail "config.json does not say the run read text"
+
+# It learns: the masked-LM loss of the last logged steps is below that of the first ones.
+mlm_losses=$(grep -Eo '"mlm_loss": *[0-9.e+-]+' run/metrics.jsonl | sed -E 's/.*: *//')
+first=$(printf '%s\n' "$mlm_losses" | head -3 | awk '{ s += $1 } END { print s / NR }')
+last=$(printf '%s\n' "$mlm_losses" | tail -3 | awk '{ s += $1 } END { print s / NR }')
+echo "masked-LM loss: first logged steps $first, last $last"
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.3) }' || fail "masked-LM loss did not fall ($first -> $last)"
+
+"$PRETEXT" evaluate --checkpoint run/last.pt --labels-per-class 5 --protocol knn,linear --linear-epochs 20 \
+  --out eval --seed 3 | tee table.txt
+[ -f eval/results.json ] || fail "no results.json"
+count=$(grep -c '"protocol"' eval/results.json)
+[ "$count" -eq 2 ] || fail "expected 2 results, got $count"
+grep -q 'macro-F1' table.txt || fail "the table lacks macro-F1"
+
+# ... and beats the same encoder at its initialisation (one step at a negligible learning rate)
+# under k-NN with the same 5 labels per class, on the same test documents.
+"$PRETEXT" pretrain --data corpus --task mlm-nsp --encoder bert-tiny --width 64 --tokenizer tok.model \
+  --max-length 48 --batch-size 32 --max-steps 1 --lr 1e-12 --knn-every 0 --out random --seed 3
+"$PRETEXT" evaluate --checkpoint random/last.pt --labels-per-class 5 --protocol knn --out random_eval --seed 3 >/dev/null
+trained_knn=$(grep -Eo '"top1": *[0-9.e-]+' eval/results.json | head -1 | sed -E 's/.*: *//')
+random_knn=$(grep -Eo '"top1": *[0-9.e-]+' random_eval/results.json | head -1 | sed -E 's/.*: *//')
+echo "k-NN top-1 with 5 labels per class: random encoder $random_knn, after mlm-nsp $trained_knn"
+awk -v r="$random_knn" -v t="$trained_knn" 'BEGIN { exit !(t >= r + 0.05) }' \
+  || fail "mlm-nsp did not beat the random encoder by 5 points ($trained_knn vs $random_knn)"
+
+# Sentence pairs: JSON lines with a second text; the pair fits one window ([CLS] A [SEP] B [SEP]).
+awk 'BEGIN { srand(5); for (i = 0; i < 40; i++) {
+  same = i % 2; printf "{\"text\": \"The team won the match.\", \"text_pair\": \"%s\", \"label\": \"%s\"}\n",
+    same ? "The coach was glad." : "The dough was fresh.", same ? "same" : "different" } }' > pairs.jsonl
+"$PRETEXT" evaluate --checkpoint run/last.pt --data pairs.jsonl --test-data pairs.jsonl --pair-field text_pair \
+  --labels-per-class 5 --protocol linear --out pairs_eval --seed 3 >/dev/null
+grep -q '"protocol": *"linear"' pairs_eval/results.json || fail "no pair classification result"
+
+# Text data with an image encoder, image data with a text checkpoint, a binary file.
+expect_error "reads images, but .* is text" "$PRETEXT" pretrain --data corpus --task simclr --encoder convnet \
+  --max-steps 1 --out bad1
+expect_error "holds images, but the checkpoint's encoder reads text" "$PRETEXT" evaluate --checkpoint run/last.pt \
+  --data fashion-mnist --limit 100 --out bad2
+mkdir -p binary && head -c 4096 /dev/urandom > binary/blob.txt && printf '\0' >> binary/blob.txt
+expect_error "blob.txt" "$PRETEXT" tokenizer train --data binary --out bad3.model
+[ -e bad3.model ] && fail "a failed tokenizer run left a model file"
+mkdir -p empty && : > empty/nothing.txt
+expect_error "empty|no text|no documents" "$PRETEXT" tokenizer train --data empty --out bad4.model
+# Latin-1 bytes are repaired (U+FFFD) and counted, not a crash; a strict reading names the file.
+mkdir -p latin1 && for i in 1 2 3; do printf 'Caf\xe9 au lait number %s is good.\n' "$i" > latin1/$i.txt; done
+"$PRETEXT" tokenizer train --data latin1 --vocab-size 30 --out latin1.model >/dev/null || fail "repairable text failed"
+# Resuming with another tokenizer than the checkpoint's is refused, naming both.
+"$PRETEXT" tokenizer train --data corpus --vocab-size 50 --out other.model >/dev/null
+expect_error "is not the tokenizer of the checkpoint being resumed" "$PRETEXT" pretrain --data corpus --task mlm-nsp \
+  --encoder bert-tiny --width 64 --tokenizer other.model --max-length 48 --batch-size 32 --epochs 4 --out run --resume
+echo "text_pretrain_evaluate: ok"
