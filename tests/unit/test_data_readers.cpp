@@ -11,6 +11,7 @@
 #include "pretext/core/error.h"
 #include "pretext/data/datasets.h"
 #include "pretext/data/readers.h"
+#include "test_files.h"
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -25,19 +26,8 @@ namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(PRETEXT_TEST_TMP) / ("data_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
+fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("data_" + name); }
+using testing_files::write_bytes;
 
 void write_gzip(const fs::path& path, const std::string& bytes) {
   gzFile file = gzopen(path.c_str(), "wb");

@@ -14,6 +14,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/data/text.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -22,19 +23,8 @@ using Strings = std::vector<std::string>;
 
 const fs::path kFixtures = fs::path(__FILE__).parent_path().parent_path() / "data" / "text";
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(PRETEXT_TEST_TMP) / ("text_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
+fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("text_" + name); }
+using testing_files::write_bytes;
 
 template <class Error = InputError, class Fn>
 std::string error_message(Fn&& fn) {

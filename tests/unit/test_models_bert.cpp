@@ -151,15 +151,15 @@ TEST(ModelsBert, BadInputsAreClearErrors) {
 
 TEST(ModelsBert, PooledForwardReadsAPairsSecondTextAsSegmentOne) {
   // [CLS] 7 8 [SEP] 9 10 [SEP] [PAD]: B (9 10 and its [SEP]) is segment 1; a single text is all 0.
-  auto pair = torch::tensor({text::kCls, 7, 8, text::kSep, 9, 10, text::kSep, text::kPad}, torch::kLong).unsqueeze(0);
-  EXPECT_TRUE(torch::equal(TokenEncoder::segments_from_ids(pair),
-                           torch::tensor({0, 0, 0, 0, 1, 1, 1, 0}, torch::kLong).unsqueeze(0)));
+  const std::vector<int64_t> row{text::kCls, 7, 8, text::kSep, 9, 10, text::kSep, text::kPad};
+  auto pair = torch::tensor(row, torch::kLong).unsqueeze(0);
+  auto segments = torch::tensor(std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1, 0}, torch::kLong).unsqueeze(0);
+  EXPECT_TRUE(torch::equal(TokenEncoder::segments_from_ids(pair), segments));
   auto single = formatted({7, 8, 9}, 8);
   EXPECT_EQ(TokenEncoder::segments_from_ids(single).sum().item<int64_t>(), 0);
 
   auto bert = make_bert(bert_config("bert-tiny", 50, 16, 64));
   bert->eval();
-  auto segments = torch::tensor({0, 0, 0, 0, 1, 1, 1, 0}, torch::kLong).unsqueeze(0);
   EXPECT_TRUE(torch::allclose(bert->forward(pair), bert->forward_tokens(pair, segments).select(1, 0)));
   // The segment embedding matters: reading B as segment 0 gives another [CLS] state.
   EXPECT_FALSE(torch::allclose(bert->forward(pair), bert->forward_tokens(pair, {}).select(1, 0)));

@@ -13,6 +13,7 @@
 #include "pretext/core/log.h"
 #include "pretext/data/text_batch.h"
 #include "pretext/text/tokenizer.h"
+#include "test_files.h"
 #include "text_fixture.h"
 
 namespace pretext {
@@ -22,18 +23,8 @@ using testing_text::sentences;
 using testing_text::small_options;
 using testing_text::small_tokenizer;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::path(PRETEXT_TEST_TMP) / ("text_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
+fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("text_" + name); }
+using testing_files::write_bytes;
 
 // Runs `body`, expecting an exception of type E whose message contains every one of `parts`.
 template <class E, class F>

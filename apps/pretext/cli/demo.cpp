@@ -34,7 +34,9 @@ constexpr double kTextDemoFinetuneLr = 1e-3;        // the new head's
 constexpr int64_t kTextDemoFinetuneBatchSize = 32;
 constexpr int64_t kTextDemoFinetuneMaxSteps = 150;
 constexpr int64_t kTextDemoFinetuneMinSteps = 100;
-constexpr double kTextDemoEncoderLrScale = 0.1;     // the encoder's: 1e-4, near BERT's fine-tuning rates
+// The encoder's rate: the head's. With 0.1 (1e-4, near BERT's fine-tuning rates) the encoder
+// barely moved from the pretrained state in 100 steps: 78.9% vs 84.3% at 1% of labels.
+constexpr double kTextDemoEncoderLrScale = 1.0;
 
 const char* const kDemoSimclrRecipe = R"({"augment": {"size": 20, "crop_scale": [0.35, 1.0], "blur_probability": 0.0}})";
 
@@ -71,6 +73,9 @@ void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
   if (!given("--weight-decay")) config.trainer.optimizer.weight_decay = 0.01;  // BERT's
   if (!given("--adam-beta2")) config.trainer.optimizer.beta2 = 0.98;          // RoBERTa's
   if (!given("--clip-grad-norm")) config.trainer.clip_grad_norm = 1.0;         // BERT's
+  // The evaluation that follows scores k-NN itself; a k-NN monitor each epoch would cost minutes
+  // of the pretraining budget on 2 cores.
+  if (!given("--knn-every")) config.monitor.knn_every_epochs = 0;
   // Label budgets as fractions: spam-assassin's classes are 69% ham and 31% spam, and a fraction
   // keeps that balance in the labelled subset (1% = 33 ham + 15 spam).
   evaluate.labels_per_class.clear();

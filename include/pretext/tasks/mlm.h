@@ -9,7 +9,7 @@
 // Requires: text batches (data/text_batch.h) and a BERT encoder (bert-tiny, bert-mini,
 // bert-small) whose vocab_size is the tokenizer's; anything else is a ConfigError naming it.
 // Guarantees: masking and pairs are drawn from the task's generator; stats mlm_loss,
-// mlm_accuracy (and nsp_loss, nsp_accuracy); Output.embedding is the [CLS] state, detached.
+// mlm_accuracy (and nsp_loss, nsp_accuracy); Output.embedding is the [CLS] state (the encoder's pooled representation), detached.
 #pragma once
 
 #include <memory>

@@ -1303,7 +1303,8 @@ void read_source(const fs::path& path, Reader& reader, std::vector<std::string>&
   std::vector<fs::path> classes = class_folders_of(path);
   if (classes.empty()) {
     std::vector<fs::path> files = files_in(path, false);
-    PRETEXT_CHECK(!files.empty(), InputError, "no files in ", path.string(), " (an empty folder)");
+    PRETEXT_CHECK(!files.empty(), InputError, "no files in ", path.string(),
+                  " (an empty folder: no images or text to read)");
     for (const auto& file : files) {
       if (reader.full()) break;
       reader.read_file(file, format, -1, true);

@@ -45,23 +45,16 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   // Assets: their names as a JSON list, each file as a uint8 tensor (checkpoints without any
   // have no entry).
   c10::IValue names;
-  bool has_assets = true;
-  try {
-    archive.read("asset_names", names);
-  } catch (const c10::Error&) {
-    has_assets = false;
-  }
-  if (has_assets) {
+  if (archive.try_read("asset_names", names)) {
+    PRETEXT_CHECK(names.isString(), InputError, path.string(), ": the checkpoint's asset list is not a string");
     auto list = nlohmann::json::parse(names.toStringRef(), nullptr, false);
     PRETEXT_CHECK(list.is_array(), InputError, path.string(), ": the checkpoint's asset list is not valid JSON");
     for (const auto& name : list) {
+      PRETEXT_CHECK(name.is_string(), InputError, path.string(), ": the checkpoint's asset list holds ", name.dump());
       torch::Tensor bytes;
-      try {
-        archive.read("asset_" + name.get<std::string>(), bytes);
-      } catch (const c10::Error&) {
-        throw InputError(path.string() + ": the checkpoint lists asset '" + name.get<std::string>() +
-                         "' but does not hold it");
-      }
+      PRETEXT_CHECK(archive.try_read("asset_" + name.get<std::string>(), bytes) && bytes.scalar_type() == torch::kUInt8,
+                    InputError, path.string(), ": the checkpoint lists asset '", name.get<std::string>(),
+                    "' but does not hold it");
       bytes = bytes.contiguous();
       state.assets[name.get<std::string>()] =
           std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));

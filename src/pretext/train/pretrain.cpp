@@ -2,6 +2,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/models/bert.h"
 #include "pretext/train/checkpoint.h"
 #include "pretext/train/monitor.h"
 
@@ -13,6 +14,18 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   config.monitor.validate();
   // Fail on a bad task name before the data is read.
   task_registry().get(config.task);
+
+  // A built-in encoder of the other modality fails here, before a tokenizer is trained on the
+  // data (the check after loading covers registered encoders too).
+  const std::string& encoder_name = config.encoder.name;
+  const bool image_encoder = encoder_name == "convnet" || encoder_name.rfind("resnet", 0) == 0 ||
+                             encoder_name.rfind("vit-", 0) == 0;
+  const std::string modality = detect_modality(config.data, config.inputs.modality);
+  PRETEXT_CHECK(!(image_encoder && modality == "text"), ConfigError, "--encoder ", encoder_name,
+                " reads images, but ", config.data,
+                " is text; use --encoder bert-tiny (or bert-mini, bert-small) with --task mlm or mlm-nsp");
+  PRETEXT_CHECK(!(is_bert_name(encoder_name) && modality == "image"), ConfigError, "--encoder ", encoder_name,
+                " reads text, but ", config.data, " is image; use an image encoder (convnet, resnet18, vit-tiny, …)");
 
   // A resumed text run keeps the tokenizer its checkpoint was trained with.
   std::map<std::string, std::string> reuse_assets;
