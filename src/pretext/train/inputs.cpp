@@ -73,7 +73,12 @@ std::string detect_modality(const std::string& name_or_path, const std::string& 
   std::error_code error;
   const fs::path path(name_or_path);
   if (fs::is_regular_file(path, error)) return is_text_extension(lower_extension(path)) ? "text" : "image";
-  if (fs::is_directory(path, error)) return folder_holds_images(path) ? "image" : "text";
+  if (fs::is_directory(path, error)) {
+    // A folder without a single file is nobody's: the image reader's error ("no images") says so.
+    const bool any_file = std::any_of(fs::recursive_directory_iterator(path, error), fs::recursive_directory_iterator(),
+                                      [](const fs::directory_entry& entry) { return entry.is_regular_file(); });
+    return !any_file || folder_holds_images(path) ? "image" : "text";
+  }
   return "image";  // load_dataset's error names the unknown data and lists the known names
 }
 
