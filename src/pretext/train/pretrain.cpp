@@ -1,5 +1,8 @@
 #include "pretext/train/pretrain.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 #include "pretext/models/bert.h"
@@ -20,12 +23,18 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   const std::string& encoder_name = config.encoder.name;
   const bool image_encoder = encoder_name == "convnet" || encoder_name.rfind("resnet", 0) == 0 ||
                              encoder_name.rfind("vit-", 0) == 0;
-  const std::string modality = detect_modality(config.data, config.inputs.modality);
-  PRETEXT_CHECK(!(image_encoder && modality == "text"), ConfigError, "--encoder ", encoder_name,
-                " reads images, but ", config.data,
-                " is text; use --encoder bert-tiny (or bert-mini, bert-small) with --task mlm or mlm-nsp");
-  PRETEXT_CHECK(!(is_bert_name(encoder_name) && modality == "image"), ConfigError, "--encoder ", encoder_name,
-                " reads text, but ", config.data, " is image; use an image encoder (convnet, resnet18, vit-tiny, …)");
+  auto named = [&](const std::vector<std::pair<std::string, std::string>>& names) {
+    return std::any_of(names.begin(), names.end(), [&](const auto& entry) { return entry.first == config.data; });
+  };
+  // Data that does not exist gets the reader's error (it names the path and the known datasets).
+  if (std::filesystem::exists(config.data) || named(named_datasets()) || named(named_text_datasets())) {
+    const std::string modality = detect_modality(config.data, config.inputs.modality);
+    PRETEXT_CHECK(!(image_encoder && modality == "text"), ConfigError, "--encoder ", encoder_name,
+                  " reads images, but ", config.data,
+                  " is text; use --encoder bert-tiny (or bert-mini, bert-small) with --task mlm or mlm-nsp");
+    PRETEXT_CHECK(!(is_bert_name(encoder_name) && modality == "image"), ConfigError, "--encoder ", encoder_name,
+                  " reads text, but ", config.data, " is images; use an image encoder (convnet, resnet18, vit-tiny, …)");
+  }
 
   // A resumed text run keeps the tokenizer its checkpoint was trained with.
   std::map<std::string, std::string> reuse_assets;
