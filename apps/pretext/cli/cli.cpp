@@ -92,6 +92,9 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
       ->capture_default_str();
   app.add_option("--depth", config.encoder.depth, "ViT transformer blocks (0 = the size's default, 12)")
       ->capture_default_str();
+  app.add_option("--dropout", config.encoder.dropout,
+                 "text encoders: dropout rate (-1 = the model's default, BERT's 0.1; 0 for short runs)")
+      ->capture_default_str();
   app.add_option("--stem", config.encoder.stem, "ResNet stem: auto | small | imagenet")->capture_default_str();
   app.add_option("--out", flags.out, "run folder: last.pt, metrics.jsonl, config.json (and results for demo)")
       ->capture_default_str();

@@ -34,6 +34,9 @@ struct EncoderConfig {
   // encoder) and the longest formatted input in tokens, [CLS] and [SEP]s included.
   int64_t vocab_size = 0;
   int64_t max_length = 128;
+  // Text encoders only: the dropout rate on embeddings, sub-layer outputs and attention weights;
+  // -1 = the model's default (BERT's 0.1). 0 suits short pretraining runs, which underfit.
+  double dropout = -1;
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError

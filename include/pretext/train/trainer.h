@@ -41,7 +41,8 @@ struct TrainResult {
   int64_t steps = 0;
   int64_t epochs = 0;  // epochs completed
   double seconds = 0;
-  double images_per_second = 0;
+  double images_per_second = 0;  // samples per second: images, or text windows
+  double tokens_per_second = 0;  // text only: the windows' tokens ([PAD] not counted); 0 for images
   double final_loss = 0;  // mean over the last epoch's steps
   bool interrupted = false;
   std::filesystem::path checkpoint;

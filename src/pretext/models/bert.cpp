@@ -47,7 +47,13 @@ BertArchitecture bert_architecture(const EncoderConfig& config) {
                 config.width);
   PRETEXT_CHECK(config.patch_size == 0, ConfigError, "encoder option 'patch_size' applies to ViT encoders, not '",
                 config.name, "'");
+  PRETEXT_CHECK(config.dropout == -1 || (config.dropout >= 0 && config.dropout < 1), ConfigError,
+                "encoder option 'dropout' must be in [0, 1) (or -1 for BERT's 0.1), got ", config.dropout);
   if (config.depth > 0) out.depth = config.depth;
+  if (config.dropout >= 0) {
+    out.dropout = config.dropout;
+    out.attention_dropout = config.dropout;
+  }
   if (config.width > 0 && config.width != out.dim) {
     out.dim = config.width;
     out.heads = std::max<int64_t>(1, std::llround(static_cast<double>(out.dim) / kHeadDim));

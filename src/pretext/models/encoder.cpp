@@ -13,7 +13,8 @@ namespace pretext {
 nlohmann::json EncoderConfig::to_json() const {
   return nlohmann::json{{"name", name},   {"in_channels", in_channels}, {"image_size", image_size},
                         {"stem", stem},   {"width", width},             {"patch_size", patch_size},
-                        {"depth", depth}, {"vocab_size", vocab_size}, {"max_length", max_length}};
+                        {"depth", depth}, {"vocab_size", vocab_size}, {"max_length", max_length},
+                        {"dropout", dropout}};
 }
 
 torch::Tensor TokenEncoder::segments_from_ids(const torch::Tensor& ids) {
@@ -35,7 +36,8 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
       .read("patch_size", config.patch_size)
       .read("depth", config.depth)
       .read("vocab_size", config.vocab_size)
-      .read("max_length", config.max_length);
+      .read("max_length", config.max_length)
+      .read("dropout", config.dropout);
   reader.finish();
   return config;
 }
@@ -55,6 +57,7 @@ EncoderConfig EncoderConfig::resolved() const {
     const BertArchitecture architecture = bert_architecture(out);  // throws ConfigError naming the field
     out.width = architecture.dim;
     out.depth = architecture.depth;
+    out.dropout = architecture.dropout;
   }
   return out;
 }
@@ -117,6 +120,10 @@ EncoderPtr make_encoder(const EncoderConfig& config) {
                              config.name == "resnet50";
   PRETEXT_CHECK(!convolutional || (config.patch_size == 0 && config.depth == 0), ConfigError,
                 "encoder options 'patch_size' and 'depth' apply to ViT encoders (vit-tiny, vit-small), not '",
+                config.name, "'");
+  PRETEXT_CHECK(config.dropout == -1 || (config.dropout >= 0 && config.dropout < 1), ConfigError,
+                "encoder option 'dropout' must be in [0, 1) (or -1 for the model's default), got ", config.dropout);
+  PRETEXT_CHECK(config.dropout == -1 || text, ConfigError, "encoder option 'dropout' applies to text encoders, not '",
                 config.name, "'");
   EncoderPtr encoder = encoder_registry().get(config.name).factory(config);
   PRETEXT_CHECK(encoder != nullptr, ConfigError, "encoder '", config.name, "' factory returned no encoder");

@@ -10,6 +10,7 @@
 #include "pretext/core/fs.h"
 #include "pretext/core/jsonl.h"
 #include "pretext/core/log.h"
+#include "pretext/data/text_batch.h"
 #include "pretext/train/checkpoint.h"
 
 namespace pretext {
@@ -168,6 +169,7 @@ TrainResult Trainer::fit() {
   const auto start = Clock::now();
   auto last_progress = start;
   int64_t images = 0;
+  int64_t tokens = 0;  // text batches only: their non-[PAD] ids
   int64_t step = state.step;
   const int64_t first_step = step;
   const bool planned_from_checkpoint = state.total_steps > 0;
@@ -216,6 +218,7 @@ TrainResult Trainer::fit() {
       optimizer.step();
       ++step;
       images += batch->size();
+      if (batch->input.scalar_type() == torch::kLong) tokens += batch->input.ne(text::kPad).sum().item<int64_t>();
       epoch_loss_sum += loss;
       ++epoch_loss_count;
       task_->after_update(TrainState{step, total_steps, epoch});
@@ -244,9 +247,11 @@ TrainResult Trainer::fit() {
       if (monitor_) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, output.projection, labels, logged);
       const double elapsed = seconds_since(start);
       const double rate = images / std::max(elapsed, 1e-9);
+      const double token_rate = tokens / std::max(elapsed, 1e-9);
       if (logged) {
         nlohmann::json record{{"step", step},       {"epoch", epoch + 1}, {"loss", loss},
                               {"lr", optimizer.lr()}, {"images_per_second", rate}, {"elapsed_s", elapsed}};
+        if (tokens > 0) record["tokens_per_second"] = token_rate;
         if (options_.clip_grad_norm > 0) record["grad_norm"] = grad_norm;
         for (const auto& [name, value] : output.stats) record[name] = value;
         for (const auto& [name, value] : monitored) record[name] = value;
@@ -270,7 +275,13 @@ TrainResult Trainer::fit() {
             }
           }
         }
-        line << " | " << std::setprecision(0) << rate << " img/s | ETA " << format_duration(eta);
+        line << " | " << std::setprecision(0) << rate;
+        if (tokens > 0) {
+          line << " seq/s, " << token_rate << " tokens/s";
+        } else {
+          line << " img/s";
+        }
+        line << " | ETA " << format_duration(eta);
         log::info(line.str());
       }
 
@@ -322,6 +333,7 @@ TrainResult Trainer::fit() {
   result.steps = step;
   result.seconds = seconds_since(start);
   result.images_per_second = images / std::max(result.seconds, 1e-9);
+  result.tokens_per_second = tokens / std::max(result.seconds, 1e-9);
   result.final_loss = epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN;
   if (monitor_) {
     result.collapsed_steps = monitor_->collapsed_steps();
@@ -332,12 +344,15 @@ TrainResult Trainer::fit() {
   }
   result.peak_memory_mib = peak_memory_mib();
   log::info("pretraining done: ", step, " steps in ", format_duration(result.seconds), ", ", std::fixed,
-            std::setprecision(0), result.images_per_second, " img/s, peak memory ", result.peak_memory_mib,
+            std::setprecision(0), result.images_per_second,
+            tokens > 0 ? " seq/s (" + std::to_string(std::llround(result.tokens_per_second)) + " tokens/s)" : " img/s",
+            ", peak memory ", result.peak_memory_mib,
             " MiB, last loss ", std::setprecision(4), result.final_loss, "; checkpoint ", checkpoint_path.string());
   metrics.write({{"event", "done"},
                  {"step", step},
                  {"seconds", result.seconds},
                  {"images_per_second", result.images_per_second},
+                 {"tokens_per_second", result.tokens_per_second},
                  {"peak_memory_mib", result.peak_memory_mib},
                  {"knn_top1", std::isnan(result.knn_top1) ? nlohmann::json(nullptr) : nlohmann::json(result.knn_top1)},
                  {"collapsed_steps", result.collapsed_steps}});
