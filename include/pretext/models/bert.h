@@ -37,8 +37,8 @@ struct BertArchitecture {
 // Whether `name` is a built-in BERT size (bert-tiny, bert-mini, bert-small).
 bool is_bert_name(const std::string& name);
 // Resolves and checks a BERT config: the size's dim/depth/heads unless width/depth override
-// them, and dropout (both rates) unless config.dropout ≥ 0 sets it. With `width` set, heads = round(width / 64), at least 1 (the sizes' 64-dimensional
-// heads). Throws ConfigError naming the field when width is not divisible by the heads, or the
+// them, and dropout (both rates) unless config.dropout ≥ 0 sets it (the range is checked here).
+// With `width` set, heads = round(width / 64), at least 1 (the sizes' 64-dimensional heads). Throws ConfigError naming the field when width is not divisible by the heads, or the
 // name is not a BERT size.
 BertArchitecture bert_architecture(const EncoderConfig& config);
 

@@ -121,8 +121,6 @@ EncoderPtr make_encoder(const EncoderConfig& config) {
   PRETEXT_CHECK(!convolutional || (config.patch_size == 0 && config.depth == 0), ConfigError,
                 "encoder options 'patch_size' and 'depth' apply to ViT encoders (vit-tiny, vit-small), not '",
                 config.name, "'");
-  PRETEXT_CHECK(config.dropout == -1 || (config.dropout >= 0 && config.dropout < 1), ConfigError,
-                "encoder option 'dropout' must be in [0, 1) (or -1 for the model's default), got ", config.dropout);
   PRETEXT_CHECK(config.dropout == -1 || text, ConfigError, "encoder option 'dropout' applies to text encoders, not '",
                 config.name, "'");
   EncoderPtr encoder = encoder_registry().get(config.name).factory(config);
