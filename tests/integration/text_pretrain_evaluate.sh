@@ -3,26 +3,31 @@
 # next sentence), evaluate with few labels; and the text-specific bad inputs.
 source "$(dirname "$0")/lib.sh"
 
-# Two topics with their own words; sentences drawn from a seeded generator (awk's srand), a
-# folder per split and a sub-folder per class, a document per file.
+# Two topics of 16 words each, with no spelling pattern between them. The unlabelled corpus
+# (a flat folder: no labels) mixes all 16 words of a topic in each document. The labelled set uses
+# only the first 8 words of each topic in `train/` and only the last 8 in `test/`: a test
+# document shares no topic word with any labelled one, so a random encoder is at chance, and
+# only an encoder that learnt from the unlabelled text which words go together (which masked-LM
+# teaches, as word2vec does) can transfer the labels. A document is one file.
 make_corpus() {
   awk -v root="$1" 'BEGIN {
     srand(11);
-    split("ball goal team match score player coach league season win", sport, " ");
-    split("flour oven sugar butter recipe dough bake salt pan taste", food, " ");
+    split("river ball oven price winter table garden letter coach bridge market dough night road quiet window", topic_a, " ");
+    split("summer flour team money bright door report city match green law morning union sugar trade small", topic_b, " ");
     split("the a this every our their", det, " ");
     split("is was seems became looked stayed", verb, " ");
     split("good late early great fresh quick", adj, " ");
-    for (s = 0; s < 2; s++) {
-      split_name = s == 0 ? "train" : "test"; count = s == 0 ? 120 : 40;
+    # part 0: unlabelled, all 16 words; 1: labelled train, words 1-8; 2: labelled test, words 9-16
+    for (part = 0; part < 3; part++) {
+      count = part == 0 ? 200 : 40; first = part == 2 ? 9 : 1; span = part == 0 ? 16 : 8;
       for (c = 0; c < 2; c++) {
-        topic = c == 0 ? "sport" : "food";
-        dir = root "/" split_name "/" topic; system("mkdir -p " dir);
+        dir = part == 0 ? root "/unlabelled" : root "/labelled/" (part == 1 ? "train" : "test") "/" (c ? "b" : "a");
+        system("mkdir -p " dir);
         for (d = 0; d < count; d++) {
-          file = dir "/" d ".txt"; text = "";
+          file = dir "/" c "_" d ".txt"; text = "";
           for (k = 0; k < 6; k++) {
-            w1 = c == 0 ? sport[int(rand() * 10) + 1] : food[int(rand() * 10) + 1];
-            w2 = c == 0 ? sport[int(rand() * 10) + 1] : food[int(rand() * 10) + 1];
+            w1 = int(rand() * span) + first; w2 = int(rand() * span) + first;
+            w1 = c ? topic_b[w1] : topic_a[w1]; w2 = c ? topic_b[w2] : topic_a[w2];
             sentence = det[int(rand() * 6) + 1] " " w1 " " verb[int(rand() * 6) + 1] " " adj[int(rand() * 6) + 1] " with the " w2 ".";
             text = text (k ? " " : "") toupper(substr(sentence, 1, 1)) substr(sentence, 2);
           }

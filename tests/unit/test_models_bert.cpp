@@ -165,6 +165,35 @@ TEST(ModelsBert, PooledForwardReadsAPairsSecondTextAsSegmentOne) {
   EXPECT_FALSE(torch::allclose(bert->forward(pair), bert->forward_tokens(pair, {}).select(1, 0)));
 }
 
+TEST(ModelsBert, MeanPoolingAveragesTheRealPositionsOnly) {
+  torch::manual_seed(5);
+  EncoderConfig config = bert_config("bert-tiny", 50, 24, 64);
+  config.pooling = "mean";
+  auto bert = make_bert(config);
+  bert->eval();
+  const std::vector<int64_t> tokens{7, 12, 9, 33};
+  const int64_t real = static_cast<int64_t>(tokens.size()) + 2;
+  auto alone = formatted(tokens, real);
+  // By hand: the mean over [CLS] … [SEP] of the final states.
+  auto expected = bert->forward_tokens(alone, {}).mean(1);
+  EXPECT_LT((bert->forward(alone) - expected).abs().max().item<double>(), 1e-5);
+  // Padding adds positions but does not move the mean.
+  EXPECT_LT((bert->forward(formatted(tokens, 20)) - expected).abs().max().item<double>(), 1e-5);
+  // And it is not the [CLS] state.
+  EXPECT_GT((bert->forward(alone) - bert->forward_tokens(alone, {}).select(1, 0)).abs().max().item<double>(), 1e-3);
+
+  config.pooling = "max";
+  EXPECT_NE(error_of([&] { make_encoder(config); }).find("pooling"), std::string::npos);
+  EncoderConfig image;
+  image.pooling = "mean";
+  EXPECT_NE(error_of([&] { make_encoder(image); }).find("pooling"), std::string::npos);
+  // The checkpoint's JSON carries it; an old one without the key reads as cls.
+  EXPECT_EQ(EncoderConfig::from_json(config.to_json()).pooling, "max");
+  auto old = config.to_json();
+  old.erase("pooling");
+  EXPECT_EQ(EncoderConfig::from_json(old).pooling, "cls");
+}
+
 TEST(ModelsBert, DropoutActsInTrainingOnlyAndGradientReachesEveryParameter) {
   torch::manual_seed(4);
   auto bert = make_bert(bert_config("bert-tiny", 50, 16, 64));

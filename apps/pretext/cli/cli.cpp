@@ -95,6 +95,9 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--dropout", config.encoder.dropout,
                  "text encoders: dropout rate (-1 = the model's default, BERT's 0.1; 0 for short runs)")
       ->capture_default_str();
+  app.add_option("--pooling", config.encoder.pooling,
+                 "text encoders: the representation kept: cls ([CLS] state, as BERT) | mean (of the token states)")
+      ->capture_default_str();
   app.add_option("--stem", config.encoder.stem, "ResNet stem: auto | small | imagenet")->capture_default_str();
   app.add_option("--out", flags.out, "run folder: last.pt, metrics.jsonl, config.json (and results for demo)")
       ->capture_default_str();
@@ -140,6 +143,7 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
     app.add_option("--limit", flags.limit, "use only the first N samples (images, documents) of each split");
     add_input_flags(app, flags.inputs, false);
     app.add_option("--out", flags.out, "results folder (default: <checkpoint folder>/eval)");
+    app.add_option("--pooling", flags.pooling, "text encoders: cls | mean, instead of the checkpoint's pooling");
   }
   app.add_option("--test-data", flags.test_data, "test data (default: the test split of --data)");
   app.add_option("--protocol", flags.few_label.protocols, "knn, linear, finetune, scratch (repeatable)")
@@ -206,6 +210,7 @@ void finish_evaluate_flags(EvaluateFlags& flags) {
 }
 
 int run_cli(int argc, char** argv) {
+  prefer_passive_openmp_threads(argv);
   install_stop_handlers();
   CLI::App app{"pretext — self-supervised pretraining on unlabeled data, then transfer with few labels"};
   app.require_subcommand(1);

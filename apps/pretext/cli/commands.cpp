@@ -29,7 +29,11 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
   } catch (const InputError& error) {
     throw InputError(checkpoint.string() + ": " + error.what());
   }
-  EncoderConfig encoder_config = EncoderConfig::from_json(config["encoder"]);
+  nlohmann::json overrides = nlohmann::json::object();
+  if (!flags.pooling.empty()) overrides["pooling"] = flags.pooling;
+  nlohmann::json encoder_values = config["encoder"];
+  encoder_values.merge_patch(overrides);
+  EncoderConfig encoder_config = EncoderConfig::from_json(encoder_values);
 
   const std::string data = flags.data.empty() ? config.value("data", "") : flags.data;
   PRETEXT_CHECK(!data.empty(), ConfigError, "--data: the checkpoint names no data; give the labelled data");
@@ -45,8 +49,8 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
             ") on ", pool->source(), ": ", pool->size(), " labelled candidates, ", test->size(), " test samples");
 
   // Load once up front so that a mismatched checkpoint fails before any work.
-  load_encoder(checkpoint);
-  auto pretrained = [&] { return load_encoder(checkpoint); };
+  load_encoder(checkpoint, nullptr, overrides);
+  auto pretrained = [&] { return load_encoder(checkpoint, nullptr, overrides); };
   auto scratch = [&] {
     torch::manual_seed(runtime.seed);
     return make_encoder(encoder_config);
@@ -56,7 +60,7 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
 
   nlohmann::json meta{{"checkpoint", checkpoint.string()},
                       {"task", config.value("task", "")},
-                      {"encoder", config["encoder"]},
+                      {"encoder", encoder_values},
                       {"data", pool->source()},
                       {"test_data", test->source()},
                       {"seed", flags.few_label.seed},

@@ -38,6 +38,7 @@ struct EvaluateFlags {
   InputOptions inputs = evaluation_inputs();  // text: a document is its first window
   static InputOptions evaluation_inputs();
   std::string out;        // results folder; default: <checkpoint folder>/eval
+  std::string pooling;    // text encoders: cls | mean; empty = the checkpoint's
 };
 
 struct TokenizerFlags {

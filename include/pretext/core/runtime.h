@@ -31,6 +31,15 @@ struct Runtime {
 // Throws ConfigError for an unknown device or precision, or cuda requested without CUDA.
 Runtime init_runtime(const RuntimeOptions& options);
 
+// Call first thing in main(). When OMP_WAIT_POLICY is unset, sets it to PASSIVE and re-executes
+// the program (argv unchanged); returns only when it was already set or the exec failed.
+// libgomp reads the policy once, when it loads, so it cannot be changed later in the process.
+// Why: LibTorch's OpenMP threads spin after each parallel region while OpenBLAS's own threads
+// run the next matrix product, and on 2 cores they take turns on the same cores: BERT-tiny
+// masked-LM steps ran at 172 sequences/s with spinning threads and 275–289 with passive ones
+// (docs/BENCHMARKS.md); image steps were unchanged within noise.
+void prefer_passive_openmp_threads(char** argv);
+
 int usable_cores();
 bool cpu_supports_bf16();
 // Path of the BLAS library mapped into this process ("" when none is found).

@@ -37,6 +37,11 @@ struct EncoderConfig {
   // Text encoders only: the dropout rate on embeddings, sub-layer outputs and attention weights;
   // -1 = the model's default (BERT's 0.1). 0 suits short pretraining runs, which underfit.
   double dropout = -1;
+  // Text encoders only: the pooled representation downstream protocols read. "cls": the [CLS]
+  // position's final state (BERT; trained by next-sentence prediction); "mean": the mean of the
+  // final states of the non-padding positions (Reimers & Gurevych 2019), which suits masked-LM
+  // alone, where no loss reads [CLS].
+  std::string pooling = "cls";
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError
@@ -61,20 +66,27 @@ class Encoder : public torch::nn::Module {
 // [B, T] of 0/1 or undefined (all 0). Padding never affects the outputs at other positions.
 class TokenEncoder : public Encoder {
  public:
-  using Encoder::Encoder;
+  // pooling: "cls" or "mean" (EncoderConfig::pooling); ConfigError otherwise.
+  TokenEncoder(const std::string& name, const std::string& pooling);
   // → float [B, T, dim()]: every position's final hidden state.
   virtual torch::Tensor forward_tokens(const torch::Tensor& ids, const torch::Tensor& segments) = 0;
-  // The pooled representation [B, dim()]: the [CLS] position's final hidden state. Segments
+  // The pooled representation [B, dim()] of forward_tokens' states, as the pooling says. Segments
   // come from the ids (segments_from_ids): a pair's [CLS] A [SEP] B [SEP] reads B as segment 1.
   torch::Tensor forward(const torch::Tensor& ids) override {
-    return forward_tokens(ids, segments_from_ids(ids)).select(1, 0);
+    return pool(forward_tokens(ids, segments_from_ids(ids)), ids);
   }
+  // hidden [B, T, dim] and the ids it came from → [B, dim]; padding never counts.
+  torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& ids) const;
+  const std::string& pooling() const { return pooling_; }
   // int64 [B, T]: 1 for the tokens after a row's first [SEP] (B, its [SEP]), 0 elsewhere (a single
   // text is segment 0 throughout; padding is 0); undefined `ids` gives undefined.
   static torch::Tensor segments_from_ids(const torch::Tensor& ids);
   virtual int64_t vocab_size() const = 0;
   virtual int64_t max_length() const = 0;
   bool prefers_channels_last() const override { return false; }
+
+ private:
+  std::string pooling_;
 };
 
 using EncoderPtr = std::shared_ptr<Encoder>;

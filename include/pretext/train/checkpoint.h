@@ -43,7 +43,10 @@ CheckpointState read_checkpoint_state(const std::filesystem::path& path);
 CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer);
 
 // Rebuilds the checkpoint's encoder and loads its weights; `state` receives the config.
-// Throws InputError naming the file when it holds no encoder of that configuration.
-EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state = nullptr);
+// `overrides` (a JSON merge patch on the encoder config) may change what does not touch the
+// weights, such as a text encoder's pooling. Throws InputError naming the file when it holds no
+// encoder of that configuration.
+EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state = nullptr,
+                        const nlohmann::json& overrides = nlohmann::json::object());
 
 }  // namespace pretext

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 
@@ -202,6 +204,13 @@ AutocastGuard::~AutocastGuard() {
     at::autocast::set_cpu_enabled(previous_);
   }
 #endif
+}
+
+void prefer_passive_openmp_threads(char** argv) {
+  if (argv == nullptr || argv[0] == nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Only reached when the exec failed (no /proc, say): carry on with the spinning default.
 }
 
 }  // namespace pretext

@@ -64,7 +64,7 @@ BertArchitecture bert_architecture(const EncoderConfig& config) {
 }
 
 BertEncoder::BertEncoder(const EncoderConfig& config, const BertArchitecture& architecture)
-    : TokenEncoder("BertEncoder"),
+    : TokenEncoder("BertEncoder", config.pooling),
       architecture_(architecture),
       vocab_size_(config.vocab_size),
       max_length_(config.max_length) {

@@ -14,7 +14,18 @@ nlohmann::json EncoderConfig::to_json() const {
   return nlohmann::json{{"name", name},   {"in_channels", in_channels}, {"image_size", image_size},
                         {"stem", stem},   {"width", width},             {"patch_size", patch_size},
                         {"depth", depth}, {"vocab_size", vocab_size}, {"max_length", max_length},
-                        {"dropout", dropout}};
+                        {"dropout", dropout}, {"pooling", pooling}};
+}
+
+TokenEncoder::TokenEncoder(const std::string& name, const std::string& pooling) : Encoder(name), pooling_(pooling) {
+  PRETEXT_CHECK(pooling_ == "cls" || pooling_ == "mean", ConfigError,
+                "encoder option 'pooling' must be cls or mean, got '", pooling_, "'");
+}
+
+torch::Tensor TokenEncoder::pool(const torch::Tensor& hidden, const torch::Tensor& ids) const {
+  if (pooling_ == "cls") return hidden.select(1, 0);
+  auto weights = ids.ne(text::kPad).to(hidden.scalar_type()).unsqueeze(2);  // [B, T, 1]
+  return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1);
 }
 
 torch::Tensor TokenEncoder::segments_from_ids(const torch::Tensor& ids) {
@@ -37,7 +48,8 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
       .read("depth", config.depth)
       .read("vocab_size", config.vocab_size)
       .read("max_length", config.max_length)
-      .read("dropout", config.dropout);
+      .read("dropout", config.dropout)
+      .read("pooling", config.pooling);
   reader.finish();
   return config;
 }
@@ -122,6 +134,8 @@ EncoderPtr make_encoder(const EncoderConfig& config) {
                 "encoder options 'patch_size' and 'depth' apply to ViT encoders (vit-tiny, vit-small), not '",
                 config.name, "'");
   PRETEXT_CHECK(config.dropout == -1 || text, ConfigError, "encoder option 'dropout' applies to text encoders, not '",
+                config.name, "'");
+  PRETEXT_CHECK(config.pooling == "cls" || text, ConfigError, "encoder option 'pooling' applies to text encoders, not '",
                 config.name, "'");
   EncoderPtr encoder = encoder_registry().get(config.name).factory(config);
   PRETEXT_CHECK(encoder != nullptr, ConfigError, "encoder '", config.name, "' factory returned no encoder");

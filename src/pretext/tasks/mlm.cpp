@@ -99,7 +99,7 @@ PretextTask::Output MLMTask::step(const Batch& batch) {
     out.stats.emplace_back("nsp_loss", loss.item<double>());
     out.stats.emplace_back("nsp_accuracy", accuracy.item<double>());
   }
-  out.embedding = cls.detach().to(torch::kFloat32);  // what forward() returns
+  out.embedding = encoder_->pool(hidden, masked.ids).detach().to(torch::kFloat32);  // what forward() returns
   return out;
 }
 

@@ -133,11 +133,13 @@ CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& 
   return state;
 }
 
-EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state_out) {
+EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state_out, const nlohmann::json& overrides) {
   auto archive = open_archive(path);
   CheckpointState state = read_state(archive, path);
   PRETEXT_CHECK(state.config.contains("encoder"), InputError, path.string(), ": the checkpoint names no encoder");
-  EncoderConfig config = EncoderConfig::from_json(state.config["encoder"]);
+  nlohmann::json encoder_values = state.config["encoder"];
+  encoder_values.merge_patch(overrides);
+  EncoderConfig config = EncoderConfig::from_json(encoder_values);
   EncoderPtr encoder = make_encoder(config);
   torch::serialize::InputArchive task_archive;
   try {
