@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "pretext/eval/few_label.h"
 #include "pretext/eval/metrics.h"
@@ -102,6 +103,51 @@ TEST(EvalTable, OneRowPerLabelBudgetOneColumnPerProtocol) {
   EXPECT_NE(table.find("75.1%"), std::string::npos);
   EXPECT_NE(table.find("n/a"), std::string::npos);  // no scratch result for all labels
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);
+}
+
+TEST(EvalTable, DrawsOfOneBudgetShowAsMeanAndStandardDeviation) {
+  auto result = [](const std::string& protocol, double top1, double macro_f1, int64_t draw) {
+    ProtocolResult made;
+    made.protocol = protocol;
+    made.labels = "1% of labels";
+    made.metrics.top1 = top1;
+    made.metrics.macro_f1 = macro_f1;
+    made.draw = draw;
+    return made;
+  };
+  std::vector<ProtocolResult> results{result("scratch", 0.80, 0.70, 0), result("finetune", 0.90, 0.88, 0),
+                                      result("scratch", 0.84, 0.74, 1), result("finetune", 0.92, 0.90, 1),
+                                      result("scratch", 0.88, 0.78, 2), result("finetune", 0.94, 0.92, 2)};
+  auto summaries = summarize_results(results);
+  ASSERT_EQ(summaries.size(), 2u);
+  EXPECT_EQ(summaries[0].protocol, "scratch");
+  EXPECT_EQ(summaries[0].draws, 3);
+  EXPECT_NEAR(summaries[0].top1_mean, 0.84, 1e-12);
+  EXPECT_NEAR(summaries[0].top1_std, 0.04, 1e-12);  // sample standard deviation of 0.80, 0.84, 0.88
+  EXPECT_NEAR(summaries[1].macro_f1_mean, 0.90, 1e-12);
+  EXPECT_EQ(summaries[1].to_json()["draws"], 3);
+
+  const std::string top1 = format_results_table(results, {"scratch", "finetune"});
+  EXPECT_NE(top1.find("84.0 ± 4.0%"), std::string::npos) << top1;
+  EXPECT_NE(top1.find("92.0 ± 2.0%"), std::string::npos) << top1;
+  const std::string f1 = format_results_table(results, {"scratch", "finetune"}, "macro_f1");
+  EXPECT_NE(f1.find("74.0 ± 4.0%"), std::string::npos) << f1;
+  // Columns line up in characters: every line has its bars at the same character positions.
+  std::istringstream lines(f1);
+  std::string line;
+  std::vector<size_t> lengths;
+  while (std::getline(lines, line)) {
+    size_t characters = 0;
+    for (unsigned char byte : line) characters += (byte & 0xC0) != 0x80;
+    lengths.push_back(characters);
+  }
+  ASSERT_EQ(lengths.size(), 3u);
+  EXPECT_EQ(lengths[0], lengths[1]);
+  EXPECT_EQ(lengths[0], lengths[2]);
+
+  FewLabelOptions options;
+  options.label_draws = 0;
+  EXPECT_THROW(options.validate(), ConfigError);
 }
 
 TEST(EvalFewLabel, RejectsUnknownProtocols) {

@@ -156,6 +156,9 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
         ->delimiter(',');
     app.add_flag("--all-labels", flags.all_labels, "also evaluate with every label (the default when no budget is given)");
   }
+  app.add_option("--label-draws", flags.few_label.label_draws,
+                 "draw each few-label budget this many times (seeds seed, seed+1, …) and report mean ± std")
+      ->capture_default_str();
   app.add_option("--knn-k", flags.few_label.knn.k, "k-NN: neighbours")->capture_default_str();
   app.add_option("--knn-temperature", flags.few_label.knn.temperature, "k-NN: vote temperature")
       ->capture_default_str();
@@ -169,6 +172,9 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
       ->capture_default_str();
   app.add_option("--finetune-max-steps", flags.few_label.finetune.max_steps,
                  "fine-tune and scratch: at most this many steps (0 = no cap)")
+      ->capture_default_str();
+  app.add_option("--finetune-batch-size", flags.few_label.finetune.batch_size,
+                 "fine-tune and scratch: labelled samples per step (capped at the labelled set's size)")
       ->capture_default_str();
   app.add_option("--finetune-lr", flags.few_label.finetune.lr, "fine-tune and scratch: head learning rate (AdamW)")
       ->capture_default_str();

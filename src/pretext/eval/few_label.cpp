@@ -1,6 +1,7 @@
 #include "pretext/eval/few_label.h"
 
 #include <chrono>
+#include <cmath>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -17,6 +18,7 @@ void FewLabelOptions::validate() const {
                   ConfigError, "--protocol: unknown value '", protocol, "' (expected knn, linear, finetune or scratch)");
   }
   PRETEXT_CHECK(!splits.empty(), ConfigError, "at least one label budget is needed");
+  PRETEXT_CHECK(label_draws >= 1, ConfigError, "--label-draws must be ≥ 1, got ", label_draws);
   knn.validate();
   linear.validate();
   finetune.validate();
@@ -37,6 +39,7 @@ nlohmann::json ProtocolResult::to_json(const std::vector<std::string>& class_nam
   out["labels_per_class"] = labels_per_class;
   out["label_fraction"] = label_fraction;
   out["labelled_samples"] = labelled_samples;
+  out["draw"] = draw;
   out["seconds"] = seconds;
   return out;
 }
@@ -74,8 +77,12 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
 
   std::vector<ProtocolResult> results;
   for (const auto& split : options.splits) {
+   const bool all_labels = split.labels_per_class == 0 && (split.label_fraction == 0 || split.label_fraction == 1);
+   const int64_t draws = all_labels ? 1 : options.label_draws;
+   for (int64_t draw = 0; draw < draws; ++draw) {
+    const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
     LabelSplitOptions seeded = split;
-    seeded.seed = options.seed;
+    seeded.seed = seed;
     auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
     auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
     auto labels = labelled_pool->labels().index_select(0, indices);
@@ -87,7 +94,7 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
                                   options.knn);
       } else if (protocol == "linear") {
         LinearProbeOptions linear = options.linear;
-        linear.seed = options.seed;
+        linear.seed = seed;
         predictions = linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes,
                                            linear);
       } else {
@@ -96,12 +103,12 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
                       " needs an encoder factory");
         EncoderPtr encoder = from_scratch ? scratch() : pretrained();
         FinetuneOptions finetune = options.finetune;
-        finetune.seed = options.seed;
+        finetune.seed = seed;
         if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
         LinearProbe probe;
         if (!from_scratch) {
           LinearProbeOptions linear = options.linear;
-          linear.seed = options.seed;
+          linear.seed = seed;
           probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
         }
         predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
@@ -113,16 +120,60 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
       result.labels_per_class = split.labels_per_class;
       result.label_fraction = split.label_fraction;
       result.labelled_samples = indices.size(0);
+      result.draw = draw;
       result.metrics = classification_metrics(predictions, test_labels, num_classes);
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels, " top-1 ",
-                std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  (", std::setprecision(1),
-                result.seconds, " s)");
+      const std::string which = draws > 1 ? " draw " + std::to_string(draw + 1) + "/" + std::to_string(draws) : "";
+      log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels + which,
+                " top-1 ", std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  macro-F1 ",
+                100.0 * result.metrics.macro_f1, "%  (", std::setprecision(1), result.seconds, " s)");
       if (on_result) on_result(result);
       results.push_back(std::move(result));
     }
+   }
   }
   return results;
+}
+
+nlohmann::json ResultSummary::to_json() const {
+  return {{"labels", labels},       {"protocol", protocol},         {"draws", draws},
+          {"top1_mean", top1_mean}, {"top1_std", top1_std},         {"macro_f1_mean", macro_f1_mean},
+          {"macro_f1_std", macro_f1_std}};
+}
+
+std::vector<ResultSummary> summarize_results(const std::vector<ProtocolResult>& results) {
+  struct Values {
+    std::vector<double> top1, macro_f1;
+  };
+  std::vector<std::pair<std::string, std::string>> order;
+  std::map<std::pair<std::string, std::string>, Values> cells;
+  for (const auto& result : results) {
+    const auto key = std::make_pair(result.labels, result.protocol);
+    if (cells.find(key) == cells.end()) order.push_back(key);
+    cells[key].top1.push_back(result.metrics.top1);
+    cells[key].macro_f1.push_back(result.metrics.macro_f1);
+  }
+  auto mean_std = [](const std::vector<double>& values) {
+    double sum = 0;
+    for (double value : values) sum += value;
+    const double mean = sum / static_cast<double>(values.size());
+    double squares = 0;
+    for (double value : values) squares += (value - mean) * (value - mean);
+    const double std = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0.0;
+    return std::make_pair(mean, std);
+  };
+  std::vector<ResultSummary> out;
+  for (const auto& key : order) {
+    const Values& values = cells[key];
+    ResultSummary summary;
+    summary.labels = key.first;
+    summary.protocol = key.second;
+    summary.draws = static_cast<int64_t>(values.top1.size());
+    std::tie(summary.top1_mean, summary.top1_std) = mean_std(values.top1);
+    std::tie(summary.macro_f1_mean, summary.macro_f1_std) = mean_std(values.macro_f1);
+    out.push_back(summary);
+  }
+  return out;
 }
 
 std::string format_results_table(const std::vector<ProtocolResult>& results,
@@ -130,38 +181,56 @@ std::string format_results_table(const std::vector<ProtocolResult>& results,
   PRETEXT_CHECK(metric == "top1" || metric == "macro_f1", ConfigError, "results table: metric must be top1 or ",
                 "macro_f1, got '", metric, "'");
   std::vector<std::string> rows;
-  std::map<std::string, std::map<std::string, double>> cells;
-  for (const auto& result : results) {
-    if (cells.find(result.labels) == cells.end()) rows.push_back(result.labels);
-    cells[result.labels][result.protocol] = metric == "top1" ? result.metrics.top1 : result.metrics.macro_f1;
+  std::map<std::string, std::map<std::string, ResultSummary>> cells;
+  for (const auto& summary : summarize_results(results)) {
+    if (cells.find(summary.labels) == cells.end()) rows.push_back(summary.labels);
+    cells[summary.labels][summary.protocol] = summary;
   }
-  std::vector<std::string> header{"labels"};
-  for (const auto& protocol : protocols) header.push_back(protocol_title(protocol));
-  std::vector<size_t> widths;
-  for (const auto& title : header) widths.push_back(std::max<size_t>(title.size(), 8));
-  for (const auto& row : rows) widths[0] = std::max(widths[0], row.size());
-
-  std::ostringstream out;
-  auto line = [&](const std::vector<std::string>& values) {
-    out << "|";
-    for (size_t i = 0; i < values.size(); ++i) {
-      out << " " << (i == 0 ? std::left : std::right) << std::setw(static_cast<int>(widths[i])) << values[i] << " |";
-    }
-    out << "\n";
-  };
-  line(header);
-  out << "|";
-  for (size_t i = 0; i < widths.size(); ++i) out << (i == 0 ? ":" : "-") << std::string(widths[i], '-') << (i == 0 ? "-|" : ":|");
-  out << "\n";
+  std::vector<std::vector<std::string>> lines{{"labels"}};
+  for (const auto& protocol : protocols) lines[0].push_back(protocol_title(protocol));
   for (const auto& row : rows) {
     std::vector<std::string> values{row};
     for (const auto& protocol : protocols) {
       auto found = cells[row].find(protocol);
+      if (found == cells[row].end()) {
+        values.push_back("n/a");
+        continue;
+      }
+      const ResultSummary& summary = found->second;
+      const bool top1 = metric == "top1";
       std::ostringstream cell;
-      if (found != cells[row].end()) cell << std::fixed << std::setprecision(1) << 100.0 * found->second << "%";
-      values.push_back(found != cells[row].end() ? cell.str() : "n/a");
+      cell << std::fixed << std::setprecision(1) << 100.0 * (top1 ? summary.top1_mean : summary.macro_f1_mean);
+      if (summary.draws > 1) cell << " ± " << 100.0 * (top1 ? summary.top1_std : summary.macro_f1_std);
+      cell << "%";
+      values.push_back(cell.str());
     }
-    line(values);
+    lines.push_back(values);
+  }
+  // Widths in characters, not bytes ("±" is two bytes of UTF-8).
+  auto characters = [](const std::string& text) {
+    size_t count = 0;
+    for (unsigned char byte : text) count += (byte & 0xC0) != 0x80;
+    return count;
+  };
+  std::vector<size_t> widths(lines[0].size(), 8);
+  for (const auto& values : lines) {
+    for (size_t i = 0; i < values.size(); ++i) widths[i] = std::max(widths[i], characters(values[i]));
+  }
+  std::ostringstream out;
+  for (size_t l = 0; l < lines.size(); ++l) {
+    out << "|";
+    for (size_t i = 0; i < lines[l].size(); ++i) {
+      const std::string padding(widths[i] - characters(lines[l][i]), ' ');
+      out << " " << (i == 0 ? lines[l][i] + padding : padding + lines[l][i]) << " |";
+    }
+    out << "\n";
+    if (l == 0) {
+      out << "|";
+      for (size_t i = 0; i < widths.size(); ++i) {
+        out << (i == 0 ? ":" : "-") << std::string(widths[i], '-') << (i == 0 ? "-|" : ":|");
+      }
+      out << "\n";
+    }
   }
   return out.str();
 }

@@ -14,6 +14,9 @@ nlohmann::json results_document(const std::vector<ProtocolResult>& results, cons
   document["protocols"] = protocols;
   document["class_names"] = class_names;
   document["results"] = entries;
+  nlohmann::json summary = nlohmann::json::array();
+  for (const auto& cell : summarize_results(results)) summary.push_back(cell.to_json());
+  document["summary"] = summary;  // per budget and protocol: mean and std over the draws
   return document;
 }
 
@@ -27,7 +30,7 @@ void write_results(const std::filesystem::path& out_dir, const nlohmann::json& d
   if (document.contains("data")) markdown << "- data: " << document["data"].get<std::string>() << "\n";
   if (document.contains("test_data")) markdown << "- test data: " << document["test_data"].get<std::string>() << "\n";
   if (document.contains("runtime")) markdown << "- runtime: " << document["runtime"].get<std::string>() << "\n";
-  markdown << "\nTop-1 accuracy on the test set:\n\n" << table;
+  markdown << "\nOn the test set:\n\n" << table;
   write_file_atomic(out_dir / "results.md", markdown.str());
 }
 
