@@ -15,7 +15,7 @@ ls run | grep -q '\.tmp\.' && fail "a temporary file was left behind"
   --out eval --seed 3 | tee table.txt
 [ -f eval/results.json ] || fail "no results.json"
 [ -f eval/results.md ] || fail "no results.md"
-count=$(grep -c '"protocol"' eval/results.json)
+count=$(grep -c '"draw"' eval/results.json)
 [ "$count" -eq 8 ] || fail "expected 8 results (2 budgets x 4 protocols), got $count"
 grep -q 'confusion_matrix' eval/results.json || fail "no confusion matrix"
 grep -q 'supervised from scratch' table.txt || fail "no table printed"
@@ -29,4 +29,12 @@ done
 "$PRETEXT" evaluate --checkpoint run/last.pt --limit 1500 --labels-per-class 10 --protocol knn,linear \
   --linear-epochs 5 --out eval3 --seed 3 >/dev/null
 diff <(grep '"top1"' eval2/results.json) <(grep '"top1"' eval3/results.json) || fail "same seed gave other numbers"
+
+# Label draws: each few-label budget drawn twice (other subsets), shown as mean ± std; all labels once.
+"$PRETEXT" evaluate --checkpoint run/last.pt --limit 1500 --labels-per-class 10 --all-labels --protocol knn \
+  --label-draws 2 --out draws --seed 3 | tee draws.txt
+[ "$(grep -c '"draw"' draws/results.json)" -eq 3 ] || fail "expected 2 draws of 10 per class and 1 of all labels"
+grep -q '"draw": *1' draws/results.json || fail "no second draw"
+grep -q '±' draws.txt || fail "the table does not show the spread over draws"
+grep -q '"top1_std"' draws/results.json || fail "results.json lacks the summary over draws"
 echo "pretrain_evaluate: ok"

@@ -15,7 +15,8 @@ void FewLabelOptions::validate() const {
   PRETEXT_CHECK(!protocols.empty(), ConfigError, "--protocol: at least one protocol is needed");
   for (const auto& protocol : protocols) {
     PRETEXT_CHECK(protocol == "knn" || protocol == "linear" || protocol == "finetune" || protocol == "scratch",
-                  ConfigError, "--protocol: unknown value '", protocol, "' (expected knn, linear, finetune or scratch)");
+                  ConfigError, "--protocol: unknown value '", protocol,
+                  "' (expected knn, linear, finetune or scratch)");
   }
   PRETEXT_CHECK(!splits.empty(), ConfigError, "at least one label budget is needed");
   PRETEXT_CHECK(label_draws >= 1, ConfigError, "--label-draws must be ≥ 1, got ", label_draws);
@@ -77,67 +78,71 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
 
   std::vector<ProtocolResult> results;
   for (const auto& split : options.splits) {
-   const bool all_labels = split.labels_per_class == 0 && (split.label_fraction == 0 || split.label_fraction == 1);
-   const int64_t draws = all_labels ? 1 : options.label_draws;
-   for (int64_t draw = 0; draw < draws; ++draw) {
-    const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
-    LabelSplitOptions seeded = split;
-    seeded.seed = seed;
-    auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
-    auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
-    auto labels = labelled_pool->labels().index_select(0, indices);
-    for (const auto& protocol : options.protocols) {
-      auto start = std::chrono::steady_clock::now();
-      torch::Tensor predictions;
-      if (protocol == "knn") {
-        predictions = knn_predict(pool_features.index_select(0, indices), labels, test_features, num_classes,
-                                  options.knn);
-      } else if (protocol == "linear") {
-        LinearProbeOptions linear = options.linear;
-        linear.seed = seed;
-        predictions = linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes,
-                                           linear);
-      } else {
-        const bool from_scratch = protocol == "scratch";
-        PRETEXT_CHECK(static_cast<bool>(from_scratch ? scratch : pretrained), ConfigError, "protocol ", protocol,
-                      " needs an encoder factory");
-        EncoderPtr encoder = from_scratch ? scratch() : pretrained();
-        FinetuneOptions finetune = options.finetune;
-        finetune.seed = seed;
-        if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
-        LinearProbe probe;
-        if (!from_scratch) {
+    const bool all_labels = split.labels_per_class == 0 && (split.label_fraction == 0 || split.label_fraction == 1);
+    const int64_t draws = all_labels ? 1 : options.label_draws;
+    for (int64_t draw = 0; draw < draws; ++draw) {
+      const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
+      LabelSplitOptions seeded = split;
+      seeded.seed = seed;
+      auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
+      auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
+      auto labels = labelled_pool->labels().index_select(0, indices);
+      for (const auto& protocol : options.protocols) {
+        auto start = std::chrono::steady_clock::now();
+        torch::Tensor predictions;
+        if (protocol == "knn") {
+          predictions =
+              knn_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, options.knn);
+        } else if (protocol == "linear") {
           LinearProbeOptions linear = options.linear;
           linear.seed = seed;
-          probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
+          predictions =
+              linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, linear);
+        } else {
+          const bool from_scratch = protocol == "scratch";
+          PRETEXT_CHECK(static_cast<bool>(from_scratch ? scratch : pretrained), ConfigError, "protocol ", protocol,
+                        " needs an encoder factory");
+          EncoderPtr encoder = from_scratch ? scratch() : pretrained();
+          FinetuneOptions finetune = options.finetune;
+          finetune.seed = seed;
+          if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
+          LinearProbe probe;
+          if (!from_scratch) {
+            LinearProbeOptions linear = options.linear;
+            linear.seed = seed;
+            probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
+          }
+          predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
+                                         from_scratch ? nullptr : &probe);
         }
-        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
-                                       from_scratch ? nullptr : &probe);
+        ProtocolResult result;
+        result.protocol = protocol;
+        result.labels = describe_split(split);
+        result.labels_per_class = split.labels_per_class;
+        result.label_fraction = split.label_fraction;
+        result.labelled_samples = indices.size(0);
+        result.draw = draw;
+        result.metrics = classification_metrics(predictions, test_labels, num_classes);
+        result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string which = draws > 1 ? " draw " + std::to_string(draw + 1) + "/" + std::to_string(draws) : "";
+        log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels + which,
+                  " top-1 ", std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  macro-F1 ",
+                  100.0 * result.metrics.macro_f1, "%  (", std::setprecision(1), result.seconds, " s)");
+        if (on_result) on_result(result);
+        results.push_back(std::move(result));
       }
-      ProtocolResult result;
-      result.protocol = protocol;
-      result.labels = describe_split(split);
-      result.labels_per_class = split.labels_per_class;
-      result.label_fraction = split.label_fraction;
-      result.labelled_samples = indices.size(0);
-      result.draw = draw;
-      result.metrics = classification_metrics(predictions, test_labels, num_classes);
-      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::string which = draws > 1 ? " draw " + std::to_string(draw + 1) + "/" + std::to_string(draws) : "";
-      log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels + which,
-                " top-1 ", std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  macro-F1 ",
-                100.0 * result.metrics.macro_f1, "%  (", std::setprecision(1), result.seconds, " s)");
-      if (on_result) on_result(result);
-      results.push_back(std::move(result));
     }
-   }
   }
   return results;
 }
 
 nlohmann::json ResultSummary::to_json() const {
-  return {{"labels", labels},       {"protocol", protocol},         {"draws", draws},
-          {"top1_mean", top1_mean}, {"top1_std", top1_std},         {"macro_f1_mean", macro_f1_mean},
+  return {{"labels", labels},
+          {"protocol", protocol},
+          {"draws", draws},
+          {"top1_mean", top1_mean},
+          {"top1_std", top1_std},
+          {"macro_f1_mean", macro_f1_mean},
           {"macro_f1_std", macro_f1_std}};
 }
 
@@ -176,8 +181,8 @@ std::vector<ResultSummary> summarize_results(const std::vector<ProtocolResult>& 
   return out;
 }
 
-std::string format_results_table(const std::vector<ProtocolResult>& results,
-                                 const std::vector<std::string>& protocols, const std::string& metric) {
+std::string format_results_table(const std::vector<ProtocolResult>& results, const std::vector<std::string>& protocols,
+                                 const std::string& metric) {
   PRETEXT_CHECK(metric == "top1" || metric == "macro_f1", ConfigError, "results table: metric must be top1 or ",
                 "macro_f1, got '", metric, "'");
   std::vector<std::string> rows;

@@ -141,7 +141,7 @@ Stats Monitor::observe(int64_t step, const torch::Tensor& embedding, const torch
                 << ": per-dimension std of the normalised " << where << " is " << shown.std_ratio
                 << "× the healthy 1/√D (threshold " << options_.collapse.std_ratio << "), effective rank "
                 << shown.effective_rank << " of " << dims
-                << " dimensions. Different images map to (nearly) the same vector; check the method's "
+                << " dimensions. Different inputs map to (nearly) the same vector; check the method's "
                    "stop-gradient/momentum/variance terms, lower the learning rate, or raise weight decay.";
         log::warn(message.str());
       }
