@@ -213,6 +213,7 @@ void finish_evaluate_flags(EvaluateFlags& flags) {
     splits.push_back(split);
   }
   if (flags.all_labels || splits.empty()) splits.push_back(LabelSplitOptions{});
+  flags.few_label.validate();  // bad protocol names and counts fail before any data is read
 }
 
 int run_cli(int argc, char** argv) {
