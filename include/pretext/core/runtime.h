@@ -36,8 +36,8 @@ Runtime init_runtime(const RuntimeOptions& options);
 // libgomp reads the policy once, when it loads, so it cannot be changed later in the process.
 // Why: LibTorch's OpenMP threads spin after each parallel region while OpenBLAS's own threads
 // run the next matrix product, and on 2 cores they take turns on the same cores: BERT-tiny
-// masked-LM steps ran at 172 sequences/s with spinning threads and 275–289 with passive ones
-// (docs/BENCHMARKS.md); image steps were unchanged within noise.
+// masked-LM steps ran at 194 sequences/s with spinning threads and 324 with passive ones
+// (bench/threads.sh, docs/BENCHMARKS.md); image steps were unchanged within noise.
 void prefer_passive_openmp_threads(char** argv);
 
 int usable_cores();
