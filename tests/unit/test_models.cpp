@@ -96,6 +96,34 @@ TEST(Models, ChannelsLastInputGivesTheSameOutput) {
   }
 }
 
+// make_encoder stores convolution kernels channels-last for encoders that take channels-last
+// inputs (oneDNN would reorder NCHW kernels on every call); the function is unchanged.
+TEST(Models, ConvolutionKernelsAreChannelsLast) {
+  EncoderPtr encoder = make_encoder(config_for("resnet18", 3, 16, "small", 4));
+  int64_t kernels = 0;
+  for (const auto& parameter : encoder->parameters()) {
+    if (parameter.dim() != 4) continue;
+    ++kernels;
+    EXPECT_TRUE(parameter.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  EXPECT_GT(kernels, 10);
+  encoder->eval();
+  torch::Tensor x = torch::rand({2, 3, 16, 16});
+  torch::Tensor before = encoder->forward(x);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& parameter : encoder->parameters()) parameter.set_data(parameter.contiguous());
+  }
+  EXPECT_TRUE(torch::allclose(before, encoder->forward(x), 1e-4, 1e-5));
+  // ViTs take NCHW images (their patch embedding reshapes them): left as they are.
+  EncoderPtr vit = make_encoder(config_for("vit-tiny", 3, 16, "auto", 64));
+  for (const auto& parameter : vit->parameters()) {
+    if (parameter.dim() == 4) {
+      EXPECT_TRUE(parameter.is_contiguous());
+    }
+  }
+}
+
 TEST(Models, UnknownEncoderListsKnownNames) {
   try {
     make_encoder(config_for("nope", 1, 28, "auto", 0));

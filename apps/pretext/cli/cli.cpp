@@ -110,6 +110,8 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   }
   app.add_option("--max-steps", config.trainer.max_steps, "stop after this many optimizer steps (smoke runs)")
       ->capture_default_str();
+  app.add_option("--log-every", config.trainer.log_every_steps, "a metrics.jsonl record every N steps")
+      ->capture_default_str();
   app.add_option("--batch-size", config.batch_size, "images per step (each gives the task its views)")
       ->capture_default_str();
   app.add_option("--optimizer", config.trainer.optimizer.name, "sgd | lars | adamw")->capture_default_str();

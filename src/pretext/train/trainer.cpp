@@ -54,6 +54,7 @@ void TrainerOptions::validate() const {
   PRETEXT_CHECK(budget_minutes >= 0, ConfigError, "--budget-minutes must be >= 0, got ", budget_minutes);
   PRETEXT_CHECK(epochs > 0 || max_steps > 0 || budget_minutes > 0, ConfigError,
                 "training needs a length: give --epochs, --max-steps or --budget-minutes");
+  PRETEXT_CHECK(log_every_steps >= 1, ConfigError, "--log-every must be >= 1, got ", log_every_steps);
   PRETEXT_CHECK(clip_grad_norm >= 0, ConfigError, "--clip-grad-norm must be >= 0, got ", clip_grad_norm);
   PRETEXT_CHECK(warmup_epochs >= 0 || warmup_epochs == -1, ConfigError, "--warmup-epochs must be >= 0 (or -1 for auto)");
   PRETEXT_CHECK(!out_dir.empty(), ConfigError, "--out: an output folder is required");
