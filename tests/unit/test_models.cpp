@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pretext/core/error.h"
+#include "pretext/models/conv_bn.h"
 #include "pretext/models/convnet.h"
 #include "pretext/models/encoder.h"
 #include "pretext/models/heads.h"
@@ -122,6 +123,58 @@ TEST(Models, ConvolutionKernelsAreChannelsLast) {
       EXPECT_TRUE(parameter.is_contiguous());
     }
   }
+}
+
+// A Sequential that can sit inside another one (AnyModule needs a concrete forward).
+class NestedImpl : public torch::nn::SequentialImpl {
+ public:
+  using torch::nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return torch::nn::SequentialImpl::forward(std::move(x)); }
+};
+TORCH_MODULE(Nested);
+
+// Eval-mode BN folded into the convolution computes what the two layers compute; training mode
+// is the two layers themselves.
+TEST(Models, BatchNormFoldsIntoConvolutionInEvalMode) {
+  namespace nn = torch::nn;
+  torch::manual_seed(3);
+  auto randomize = [](nn::BatchNorm2d& bn) {
+    torch::NoGradGuard no_grad;
+    bn->running_mean.normal_();
+    bn->running_var.uniform_(0.5, 2.0);
+    if (bn->options.affine()) {
+      bn->weight.normal_();
+      bn->bias.normal_();
+    }
+  };
+  for (bool bias : {false, true}) {
+    for (int64_t kernel : {1, 3}) {
+      nn::Conv2d conv(nn::Conv2dOptions(3, 5, kernel).stride(2).padding(kernel / 2).bias(bias));
+      nn::BatchNorm2d bn(nn::BatchNorm2dOptions(5).affine(kernel == 3));
+      randomize(bn);
+      auto x = torch::randn({2, 3, 9, 9}).contiguous(torch::MemoryFormat::ChannelsLast);
+      bn->train();
+      EXPECT_TRUE(torch::equal(conv_bn(*conv, *bn, x), bn->forward(conv->forward(x))));
+      randomize(bn);  // training mode moved the running statistics
+      bn->eval();
+      auto expected = bn->forward(conv->forward(x));
+      EXPECT_TRUE(torch::allclose(conv_bn(*conv, *bn, x), expected, 1e-4, 1e-5))
+          << "bias " << bias << " kernel " << kernel;
+    }
+  }
+  Nested inner(nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1)), nn::BatchNorm2d(4));
+  nn::Sequential outer(nn::Conv2d(nn::Conv2dOptions(2, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4),
+                       nn::ReLU(), inner, nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::BatchNorm2d(4));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& buffer : outer->named_buffers()) {
+      if (buffer.key().find("running_mean") != std::string::npos) buffer.value().normal_();
+      if (buffer.key().find("running_var") != std::string::npos) buffer.value().uniform_(0.5, 2.0);
+    }
+  }
+  outer->eval();
+  auto x = torch::randn({2, 2, 8, 8});
+  EXPECT_TRUE(torch::allclose(forward_folding_batch_norm(*outer, x), outer->forward(x), 1e-4, 1e-5));
 }
 
 TEST(Models, UnknownEncoderListsKnownNames) {

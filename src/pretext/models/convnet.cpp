@@ -1,5 +1,7 @@
 #include "pretext/models/convnet.h"
 
+#include "pretext/models/conv_bn.h"
+
 #include <string>
 
 namespace pretext {
@@ -60,7 +62,7 @@ ConvNetEncoder::ConvNetEncoder(const EncoderConfig& config) : Encoder("ConvNetEn
 
 torch::Tensor ConvNetEncoder::forward(const torch::Tensor& x) {
   // Global average pooling as a mean, which accepts any memory format.
-  return features_->forward(x).mean({2, 3});
+  return forward_folding_batch_norm(*features_, x).mean({2, 3});
 }
 
 }  // namespace pretext

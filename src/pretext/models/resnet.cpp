@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pretext/core/error.h"
+#include "pretext/models/conv_bn.h"
 
 namespace pretext {
 
@@ -70,10 +71,10 @@ class ResidualBlockImpl : public nn::Cloneable<ResidualBlockImpl> {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();
-    out = bn2_->forward(conv2_->forward(out));
-    if (options_.bottleneck()) out = bn3_->forward(conv3_->forward(out.relu_()));
-    out += shortcut_ ? shortcut_->forward(x) : x;
+    torch::Tensor out = conv_bn(*conv1_, *bn1_, x).relu_();
+    out = conv_bn(*conv2_, *bn2_, out);
+    if (options_.bottleneck()) out = conv_bn(*conv3_, *bn3_, out.relu_());
+    out += shortcut_ ? forward_folding_batch_norm(*shortcut_, x) : x;
     return out.relu_();
   }
 
@@ -148,7 +149,7 @@ ResNetEncoder::ResNetEncoder(const EncoderConfig& config, int depth) : Encoder("
 }
 
 torch::Tensor ResNetEncoder::forward(const torch::Tensor& x) {
-  return stages_->forward(stem_->forward(x)).mean({2, 3});
+  return forward_folding_batch_norm(*stages_, forward_folding_batch_norm(*stem_, x)).mean({2, 3});
 }
 
 }  // namespace pretext
