@@ -8,20 +8,34 @@
 //   build/bench/bench_eval features ENCODER WARMUP STEPS BATCH
 //                                                        frozen-encoder features (extract_features):
 //                                                        images/s
+//   build/bench/bench_eval profile ENCODER STEPS         where a SimCLR training step's time goes
+//                                                        (batch 256, LARS, after 2 warm-up steps):
+//                                                        self time per operator and per phase, as
+//                                                        a Markdown table
 //   build/bench/bench_eval knn QUERIES                   k-NN (k 20, τ 0.07) of QUERIES test
 //                                                        features against the 60,000 training ones
 //                                                        (a random ConvNet's): seconds
 #include <sys/resource.h>
 
+#include <ATen/record_function.h>
+#include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "pretext/augment/image.h"
 #include "pretext/augment/preprocess.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/datasets.h"
 #include "pretext/eval/protocols.h"
+#include "pretext/tasks/task.h"
+#include "pretext/train/optim.h"
 
 namespace {
 
@@ -37,7 +51,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: bench_eval augment WARMUP STEPS BATCH | features ENCODER WARMUP STEPS BATCH | knn QUERIES\n");
+               "usage: bench_eval augment WARMUP STEPS BATCH | features ENCODER WARMUP STEPS BATCH | "
+               "profile ENCODER STEPS | knn QUERIES\n");
   return 2;
 }
 
@@ -49,6 +64,110 @@ pretext::EncoderPtr fashion_mnist_encoder(const std::string& name) {
   auto encoder = pretext::make_encoder(config.resolved());
   encoder->eval();
   return encoder;
+}
+
+// Self time per event name from a legacy-profiler Chrome trace: an event's duration less that
+// of the events nested directly inside it on the same thread.
+std::map<std::string, std::pair<double, int64_t>> self_times(const nlohmann::json& events) {
+  struct Span {
+    std::string name;
+    double start, end;
+    int64_t thread;
+  };
+  std::vector<Span> spans;
+  for (const auto& event : events) {
+    if (event.value("ph", "") != "X") continue;
+    const double start = event["ts"].get<double>();
+    spans.push_back({event["name"].get<std::string>(), start, start + event["dur"].get<double>(),
+                     event["tid"].is_number() ? event["tid"].get<int64_t>() : 0});
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.thread != b.thread ? a.thread < b.thread : a.start != b.start ? a.start < b.start : a.end > b.end;
+  });
+  std::map<std::string, std::pair<double, int64_t>> totals;
+  std::vector<std::pair<size_t, double>> open;  // (span, time of its direct children)
+  auto close = [&](size_t index, double children) {
+    auto& [time, calls] = totals[spans[index].name];
+    time += spans[index].end - spans[index].start - children;
+    ++calls;
+  };
+  for (size_t i = 0; i < spans.size(); ++i) {
+    while (!open.empty() && (spans[open.back().first].thread != spans[i].thread ||
+                             spans[open.back().first].end <= spans[i].start)) {
+      close(open.back().first, open.back().second);
+      open.pop_back();
+    }
+    if (!open.empty()) open.back().second += spans[i].end - spans[i].start;
+    open.emplace_back(i, 0.0);
+  }
+  for (; !open.empty(); open.pop_back()) close(open.back().first, open.back().second);
+  return totals;
+}
+
+int profile_simclr(const std::string& encoder_name, int steps, const pretext::ImageDataset& train,
+                   const std::vector<double>& mean, const std::vector<double>& std) {
+  constexpr int64_t kBatch = 256;
+  pretext::TaskContext context;
+  context.encoder.name = encoder_name;
+  context.encoder.in_channels = train.channels();
+  context.encoder.image_size = train.height();
+  context.encoder = context.encoder.resolved();
+  context.mean = mean;
+  context.std = std;
+  context.seed = 1;
+  auto task = pretext::make_task("simclr", context);
+  task->train();
+  pretext::OptimizerOptions options;  // pretext's defaults: LARS
+  pretext::Optimizer optimizer(task->named_parameters().pairs(), options, 0.3);
+  auto step = [&](int index) {
+    const int64_t first = (index * kBatch) % (train.size() - kBatch);
+    pretext::Batch batch = train.get(torch::arange(first, first + kBatch, torch::kLong));
+    torch::Tensor loss;
+    {
+      RECORD_USER_SCOPE("phase: task step (augmentation, forward, loss)");
+      loss = task->step(batch).loss;
+    }
+    {
+      RECORD_USER_SCOPE("phase: backward");
+      optimizer.zero_grad();
+      loss.backward();
+    }
+    RECORD_USER_SCOPE("phase: optimizer");
+    optimizer.step();
+  };
+  for (int i = 0; i < 2; ++i) step(i);
+  std::stringstream trace;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    for (int i = 0; i < steps; ++i) step(2 + i);
+  }
+  const double seconds = seconds_since(start);
+  const auto events = nlohmann::json::parse(trace.str());
+  auto totals = self_times(events);
+  std::map<std::string, double> phases;
+  for (const auto& event : events) {
+    const std::string name = event.value("name", "");
+    if (event.value("ph", "") == "X" && name.rfind("phase: ", 0) == 0) phases[name.substr(7)] += event["dur"].get<double>();
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(totals.begin(), totals.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  double all = 0;
+  for (const auto& row : rows) all += row.second.first;
+  std::printf("SimCLR step, %s, batch %lld, %d profiled steps: %.0f ms/step (%.0f images/s with the profiler on)\n\n",
+              encoder_name.c_str(), static_cast<long long>(kBatch), steps, 1e3 * seconds / steps,
+              steps * kBatch / seconds);
+  std::printf("| phase | ms/step |\n|---|--:|\n");
+  for (const auto& [name, time] : phases) std::printf("| %s | %.1f |\n", name.c_str(), time / 1e3 / steps);
+  std::printf("\n| operator (self time) | ms/step | share | calls/step |\n|---|--:|--:|--:|\n");
+  int shown = 0;
+  for (const auto& [name, value] : rows) {
+    if (name.rfind("phase: ", 0) == 0) continue;
+    if (++shown > 18) break;
+    std::printf("| %s | %.1f | %.1f%% | %.0f |\n", name.c_str(), value.first / 1e3 / steps, 100 * value.first / all,
+                static_cast<double>(value.second) / steps);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -103,6 +222,10 @@ int main(int argc, char** argv) {
     const double seconds = seconds_since(start);
     std::printf("{\"images_per_second\": %.1f, \"peak_rss_mib\": %.1f}\n", steps * batch / seconds, peak_rss_mib());
     return 0;
+  }
+  if (mode == "profile") {
+    if (argc != 4) return usage();
+    return profile_simclr(argv[2], std::stoi(argv[3]), *train, mean, std);
   }
   if (mode == "knn") {
     if (argc != 3) return usage();

@@ -7,6 +7,7 @@
 # ROUNDS times each; tables show medians and ratios pretext / reference.
 #
 #   bench/simclr.sh [ENCODERS [WARMUP [STEPS [ROUNDS]]]]   default: "convnet resnet18" 4 8 2
+# WARMUP and STEPS are the ConvNet's; ResNets, 14× its FLOPs per image, time 3 steps after 2.
 #
 # Tables: (1) training step, batch 256, images/s and peak memory; (2) achieved FLOP/s of that step
 # against the matrix-product ceiling measured here; (3) augmentation alone on one core;
@@ -39,7 +40,7 @@ record() { echo "{\"bench\": \"$1\", \"who\": \"$2\", \"result\": $3}" >>"$raw";
 
 # pretext's training throughput between the metrics records at step WARMUP and WARMUP + STEPS.
 pretext_train() {
-  local encoder=$1 run="$work/run"
+  local encoder=$1 warmup=$2 steps=$3 run="$work/run"
   rm -rf "$run"
   PRETEXT_LOG_LEVEL=warn "$PRETEXT" pretrain --task simclr --encoder "$encoder" --batch-size $batch \
     --max-steps $((warmup + steps)) --log-every "$warmup" --knn-every 0 --out "$run" >/dev/null
@@ -58,18 +59,20 @@ EOF
 {
 echo "Command: \`bench/simclr.sh \"$encoders\" $warmup $steps $rounds\` — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $($python -c 'import torch; print("PyTorch", torch.__version__)')"
 echo
-echo "### SimCLR training step, batch $batch ($steps timed steps after $warmup, median of $rounds runs)"
+echo "### SimCLR training step, batch $batch (ConvNet: $steps timed steps after $warmup; ResNet: 3 after 2; median of $rounds runs)"
 echo
 echo "| encoder | pretext img/s | PyTorch default img/s | ratio | PyTorch tuned img/s | ratio | peak MiB pretext / default / tuned |"
 echo "|---|--:|--:|--:|--:|--:|--:|"
 declare -A train_rate
 for encoder in $encoders; do
   for who in pretext default tuned; do : >"$work/$who"; done
+  w=$warmup s=$steps
+  [ "$encoder" = convnet ] || { w=2 s=3; }
   for _ in $(seq "$rounds"); do
-    record train-$encoder pretext "$(pretext_train "$encoder")" >>"$work/pretext"
+    record train-$encoder pretext "$(pretext_train "$encoder" $w $s)" >>"$work/pretext"
     for setting in default tuned; do
       record train-$encoder $setting \
-        "$($python bench/simclr_reference.py "$encoder" $batch "$warmup" "$steps" $setting 2 2>/dev/null)" >>"$work/$setting"
+        "$($python bench/simclr_reference.py "$encoder" $batch $w $s $setting 2 2>/dev/null)" >>"$work/$setting"
     done
   done
   ours=$(field images_per_second <"$work/pretext" | median)
@@ -86,7 +89,8 @@ echo
 echo "### Achieved FLOP/s of the training step against the matrix-product ceiling"
 echo
 echo "A step's FLOPs: 3 × forward (forward, and backward's two products) × 2 views × batch; the"
-echo "ceiling is the best of 5 products of 2048×2048 matrices in this process (PyTorch, OpenBLAS)."
+echo "ceiling is the best of 5 products of 2048×2048 matrices in one process, through OpenBLAS (torch.mm)"
+echo "or oneDNN (a 1×1 convolution)."
 echo
 echo "| encoder | forward GFLOP/image | pretext GFLOP/s | fp32 ceiling GFLOP/s | share | bf16 ceiling GFLOP/s |"
 echo "|---|--:|--:|--:|--:|--:|"

@@ -15,7 +15,8 @@ grayscale 0.2, blur p 0.5, normalise). bench/simclr.sh runs it next to pretext.
              augment: the augmentation pipeline alone in this process (one core), views/s
              flops: the encoder's forward FLOPs per image (convolutions and linear layers,
                     2 per multiply-add) and this machine's matrix-product ceiling: the best of
-                    STEPS products of BATCH x BATCH matrices, fp32 and bf16
+                    STEPS products of BATCH x BATCH matrices, fp32 and bf16, through the BLAS
+                    (torch.mm) or oneDNN (a 1x1 convolution)
              knn: k-NN (k 20, temperature 0.07, cosine, as DINO) of STEPS test features against
                   the 60,000 training features of a random ConvNet, in chunks of BATCH queries
 
@@ -166,13 +167,18 @@ def flops_benchmark(encoder_name, side, repeats):
         encoder.eval()(torch.zeros(1, 1, 28, 28))
     ceilings = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        # Two ways to multiply side x side matrices: the BLAS (torch.mm) and oneDNN (a 1x1
+        # convolution over side positions, channels-last); the ceiling is the faster.
         a, b = torch.randn(side, side, dtype=dtype), torch.randn(side, side, dtype=dtype)
-        a @ b
+        x = torch.randn(1, side, 32, side // 32, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(side, side, 1, 1, dtype=dtype).contiguous(memory_format=torch.channels_last)
         best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - start)
+        for product in (lambda: a @ b, lambda: F.conv2d(x, w)):
+            product()
+            for _ in range(repeats):
+                start = time.perf_counter()
+                product()
+                best = min(best, time.perf_counter() - start)
         ceilings[name + "_matmul_gflops"] = 2 * side ** 3 / best / 1e9
     return {"forward_gflop_per_image": total[0] / 1e9, **ceilings}
 
