@@ -58,6 +58,15 @@ expect_error "junk.pt" "$PRETEXT" evaluate --checkpoint junk.pt --limit 128 --pr
 no_output out6
 expect_error "missing.pt" "$PRETEXT" evaluate --checkpoint missing.pt --protocol knn --out out6
 no_output out6
+# A checkpoint cut short (a copy interrupted, a full disk), and one with a byte changed.
+head -c 20000 good/last.pt > cut.pt
+expect_error "cut.pt: truncated" "$PRETEXT" evaluate --checkpoint cut.pt --limit 128 --protocol knn --out out6
+no_output out6
+cp good/last.pt altered.pt
+printf 'X' | dd of=altered.pt bs=1 seek=5000 conv=notrunc status=none
+expect_error "altered.pt: corrupt checkpoint.*checksum" "$PRETEXT" evaluate --checkpoint altered.pt --limit 128 \
+  --protocol knn --out out6
+no_output out6
 
 # Bad values name the flag.
 expect_error "--precision.*fp8" "$PRETEXT" pretrain --precision fp8 --max-steps 1 --out out7

@@ -165,6 +165,46 @@ TEST(TrainCheckpoint, RoundTripsWeightsAndRejectsOtherEncoders) {
   EXPECT_THROW(load_encoder(out / "missing.pt"), InputError);
 }
 
+// A checkpoint cut short or with one byte changed anywhere is refused with a message naming the
+// file and what is wrong; one written before the integrity header (a bare archive) still loads.
+TEST(TrainCheckpoint, TruncatedOrAlteredFilesAreRefused) {
+  fs::path out = fresh_dir("checkpoint_integrity");
+  auto task = make_task("rotation", tiny_context());
+  CheckpointState state;
+  state.config = {{"task", "rotation"}, {"encoder", tiny_context().encoder.to_json()}};
+  state.step = 7;
+  save_checkpoint(out / "good.pt", *task, nullptr, state);
+  const std::string bytes = read_file(out / "good.pt");
+  ASSERT_EQ(bytes.rfind("pretext-checkpoint ", 0), 0u);
+
+  auto expect_refused = [&](const std::string& name, const std::string& content, const std::string& reason) {
+    write_file_atomic(out / name, content);
+    try {
+      read_checkpoint_state(out / name);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const InputError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(name), std::string::npos) << message;
+      EXPECT_NE(message.find(reason), std::string::npos) << message;
+    }
+    EXPECT_THROW(load_encoder(out / name), InputError) << name;
+  };
+  expect_refused("half.pt", bytes.substr(0, bytes.size() / 2), "truncated");
+  expect_refused("header_only.pt", bytes.substr(0, bytes.find('\n') + 1), "truncated");
+  expect_refused("cut_header.pt", bytes.substr(0, 12), "not a pretext checkpoint");
+  for (size_t position : {bytes.find('\n') + 40, bytes.size() / 2, bytes.size() - 3}) {
+    std::string altered = bytes;
+    altered[position] = static_cast<char>(altered[position] ^ 0x20);
+    expect_refused("altered_" + std::to_string(position) + ".pt", altered, "checksum");
+  }
+
+  // A bare archive (the format before the header) still loads.
+  write_file_atomic(out / "legacy.pt", bytes.substr(bytes.find('\n') + 1));
+  EXPECT_EQ(read_checkpoint_state(out / "legacy.pt").step, 7);
+  auto encoder = load_encoder(out / "legacy.pt");
+  EXPECT_EQ(encoder->named_parameters().size(), task->encoder()->named_parameters().size());
+}
+
 // A task whose loss turns NaN at its third step.
 class DivergingTask : public PretextTask {
  public:
@@ -175,7 +215,7 @@ class DivergingTask : public PretextTask {
     auto x = torch::ones({2, 1, 16, 16});
     auto loss = encoder_->forward(x).pow(2).mean();
     if (++calls_ >= 3) loss = loss * std::numeric_limits<double>::quiet_NaN();
-    return {loss, {}};
+    return {loss, {}, {}, {}, {}};
   }
   EncoderPtr encoder() const override { return encoder_; }
   nlohmann::json options_json() const override { return nlohmann::json::object(); }

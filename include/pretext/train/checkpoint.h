@@ -3,6 +3,8 @@
 // the optimizer's state, the task's random-generator state and where training stood — enough
 // for `--resume` to continue and for `evaluate` to need nothing but the file and labelled data.
 // Written to a temporary file, flushed and renamed, so a crash leaves the previous one intact.
+// A header line carries the archive's length and CRC-32: a truncated or altered file is refused
+// with an error naming it, before any of it is loaded.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -35,7 +37,7 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
                      const CheckpointState& state);
 
 // Reads only the state and config. Throws InputError naming the file when it is missing, is not a
-// pretext checkpoint, or has an unsupported format version.
+// pretext checkpoint, is truncated or fails its checksum, or has an unsupported format version.
 CheckpointState read_checkpoint_state(const std::filesystem::path& path);
 
 // Restores the task's weights, generator and (if given) the optimizer's state for --resume.

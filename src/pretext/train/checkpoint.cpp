@@ -1,5 +1,8 @@
 #include "pretext/train/checkpoint.h"
 
+#include <zlib.h>
+
+#include <charconv>
 #include <cstring>
 #include <sstream>
 
@@ -9,8 +12,56 @@
 namespace pretext {
 namespace {
 
+// The file: one header line, "pretext-checkpoint <archive bytes> <CRC-32 of them, hex>\n", then
+// LibTorch's archive. The header lets a load tell a truncated or altered file from a good one
+// before LibTorch reads any of it. Files from before the header (a bare archive) still load.
+constexpr std::string_view kMagic = "pretext-checkpoint ";
+
+uint32_t crc32_of(std::string_view bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes at most uInt bytes a call.
+  for (size_t done = 0; done < bytes.size();) {
+    const size_t chunk = std::min<size_t>(bytes.size() - done, 1u << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), static_cast<uInt>(chunk));
+    done += chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string with_header(const std::string& archive) {
+  char crc[9];
+  std::snprintf(crc, sizeof(crc), "%08x", crc32_of(archive));
+  return std::string(kMagic) + std::to_string(archive.size()) + " " + crc + "\n" + archive;
+}
+
+// The archive's bytes, verified against the header. Throws InputError naming the file when it is
+// truncated or its bytes do not match their checksum.
+std::string verified_archive(std::string bytes, const std::filesystem::path& path) {
+  if (bytes.compare(0, kMagic.size(), kMagic) != 0) return bytes;  // written before the header
+  const size_t end = bytes.find('\n');
+  PRETEXT_CHECK(end != std::string::npos && end < 64, InputError, path.string(),
+                ": damaged checkpoint (its header line is cut off)");
+  const std::string_view header(bytes.data() + kMagic.size(), end - kMagic.size());
+  const size_t space = header.find(' ');
+  uint64_t size = 0;
+  uint32_t expected = 0;
+  const bool parsed =
+      space != std::string_view::npos &&
+      std::from_chars(header.data(), header.data() + space, size).ec == std::errc() &&
+      std::from_chars(header.data() + space + 1, header.data() + header.size(), expected, 16).ec == std::errc();
+  PRETEXT_CHECK(parsed, InputError, path.string(), ": damaged checkpoint (unreadable header '", std::string(header),
+                "')");
+  const uint64_t present = bytes.size() - end - 1;
+  PRETEXT_CHECK(present == size, InputError, path.string(), ": truncated or damaged checkpoint (", present,
+                " bytes of data where the header says ", size, ")");
+  bytes.erase(0, end + 1);
+  PRETEXT_CHECK(crc32_of(bytes) == expected, InputError, path.string(),
+                ": corrupt checkpoint (its checksum does not match: the file was changed after it was written)");
+  return bytes;
+}
+
 torch::serialize::InputArchive open_archive(const std::filesystem::path& path) {
-  std::string bytes = read_file(path);
+  std::string bytes = verified_archive(read_file(path), path);
   std::istringstream stream(bytes);
   torch::serialize::InputArchive archive;
   try {
@@ -106,7 +157,7 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   }
   std::ostringstream bytes;
   archive.save_to(bytes);
-  write_file_atomic(path, bytes.str());
+  write_file_atomic(path, with_header(bytes.str()));
 }
 
 CheckpointState read_checkpoint_state(const std::filesystem::path& path) {
