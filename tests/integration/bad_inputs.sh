@@ -71,5 +71,6 @@ no_output out6
 # Bad values name the flag.
 expect_error "--precision.*fp8" "$PRETEXT" pretrain --precision fp8 --max-steps 1 --out out7
 expect_error "--protocol.*svm" "$PRETEXT" evaluate --checkpoint good/last.pt --protocol svm --out out7
+expect_error "--on-nonfinite.*ignore" "$PRETEXT" pretrain --limit 64 --on-nonfinite ignore --max-steps 1 --out out7
 no_output out7
 echo "bad_inputs: ok"

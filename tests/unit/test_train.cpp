@@ -205,16 +205,22 @@ TEST(TrainCheckpoint, TruncatedOrAlteredFilesAreRefused) {
   EXPECT_EQ(encoder->named_parameters().size(), task->encoder()->named_parameters().size());
 }
 
-// A task whose loss turns NaN at its third step.
+// A task whose loss turns NaN at its third step (by default), or whose gradient does: a term
+// sqrt(|0·f|) is 0, and its gradient is 0 · ∞ = NaN.
 class DivergingTask : public PretextTask {
  public:
-  explicit DivergingTask(const TaskContext& context) : PretextTask("DivergingTask", 0) {
+  explicit DivergingTask(const TaskContext& context, std::function<bool(int)> bad = [](int call) { return call >= 3; },
+                         bool in_gradient = false)
+      : PretextTask("DivergingTask", 0), bad_(std::move(bad)), in_gradient_(in_gradient) {
     encoder_ = register_module("encoder", make_encoder(context.encoder));
   }
   Output step(const Batch& batch) override {
     auto x = torch::ones({2, 1, 16, 16});
-    auto loss = encoder_->forward(x).pow(2).mean();
-    if (++calls_ >= 3) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    auto features = encoder_->forward(x);
+    auto loss = features.pow(2).mean();
+    if (bad_(++calls_)) {
+      loss = in_gradient_ ? loss + features.mul(0).abs().sqrt().sum() : loss * std::numeric_limits<double>::quiet_NaN();
+    }
     return {loss, {}, {}, {}, {}};
   }
   EncoderPtr encoder() const override { return encoder_; }
@@ -222,6 +228,8 @@ class DivergingTask : public PretextTask {
 
  private:
   EncoderPtr encoder_;
+  std::function<bool(int)> bad_;
+  bool in_gradient_;
   int calls_ = 0;
 };
 
@@ -243,6 +251,55 @@ TEST(TrainTrainer, ANanLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
   CheckpointState state = read_checkpoint_state(out / "last.pt");
   EXPECT_EQ(state.step, 2);  // written after epoch 1, untouched by the failed step
   EXPECT_FALSE(state.finished);
+}
+
+// --on-nonfinite skip: a NaN loss (step 3) and a NaN gradient under a finite loss (step 5) are
+// each skipped, counted and halve the learning rate; the weights stay finite, the run finishes,
+// and a checkpoint carries the count. A NaN at every step stops the run after 5 in a row.
+TEST(TrainTrainer, SkipPolicyDropsNonFiniteStepsAndCountsThem) {
+  for (bool in_gradient : {false, true}) {
+    fs::path out = fresh_dir(in_gradient ? "trainer_skip_grad" : "trainer_skip_loss");
+    LoaderOptions loader_options;
+    loader_options.batch_size = 8;
+    Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);
+    auto task = std::make_shared<DivergingTask>(tiny_context(), [](int call) { return call == 3 || call == 5; },
+                                                in_gradient);
+    TrainerOptions options = tiny_trainer(out);
+    options.on_nonfinite = "skip";
+    options.epochs = 4;  // 8 steps
+    Trainer trainer(task, loader, options, cpu_runtime(), {{"task", "diverging"}});
+    TrainResult result = trainer.fit();
+    EXPECT_EQ(result.skipped_steps, 2);
+    for (const auto& parameter : task->parameters()) EXPECT_TRUE(torch::isfinite(parameter).all().item<bool>());
+    CheckpointState state = read_checkpoint_state(out / "last.pt");
+    EXPECT_EQ(state.skipped_steps, 2);
+    EXPECT_DOUBLE_EQ(state.lr_scale, 0.25);
+    EXPECT_TRUE(state.finished);
+    int64_t last_count = -1;
+    for (const auto& record : read_json_lines(out / "metrics.jsonl")) {
+      if (record.contains("skipped_steps")) last_count = record["skipped_steps"].get<int64_t>();
+    }
+    EXPECT_EQ(last_count, 2);
+  }
+
+  fs::path out = fresh_dir("trainer_skip_all");
+  LoaderOptions loader_options;
+  loader_options.batch_size = 8;
+  Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);
+  auto task = std::make_shared<DivergingTask>(tiny_context());
+  TrainerOptions options = tiny_trainer(out);
+  options.on_nonfinite = "skip";
+  options.epochs = 10;
+  Trainer trainer(task, loader, options, cpu_runtime(), {{"task", "diverging"}});
+  try {
+    trainer.fit();
+    FAIL() << "no throw";
+  } catch (const TrainingError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("NaN at step 7 (epoch 4) (5 steps in a row)"), std::string::npos) << message;
+  }
+  options.on_nonfinite = "ignore";
+  EXPECT_THROW(options.validate(), ConfigError);
 }
 
 TEST(TrainTrainer, NeedsALength) {

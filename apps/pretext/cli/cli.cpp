@@ -130,6 +130,10 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--clip-grad-norm", config.trainer.clip_grad_norm, "clip the gradients' global norm (0 = off)")
       ->capture_default_str();
   app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt");
+  app.add_option("--on-nonfinite", config.trainer.on_nonfinite,
+                 "a NaN/Inf loss or gradient: stop (error; last.pt is the last good state) | skip (drop the "
+                 "update, halve the learning rate, count it; stop after 5 in a row)")
+      ->capture_default_str();
   app.add_option("--knn-every", config.monitor.knn_every_epochs,
                  "monitor: k-NN top-1 on held-out labelled images every N epochs and at the end (0 = off)")
       ->capture_default_str();

@@ -30,6 +30,10 @@ struct CheckpointState {
   int64_t epoch = 0;           // epoch in progress (or the next one, when epoch_done)
   int64_t total_steps = 0;     // planned at the time of writing
   bool finished = false;       // the run reached its end
+  // --on-nonfinite skip: steps skipped for a NaN/Inf loss or gradient so far, and the factor
+  // (halved at each skip) on the schedule's learning rate. Checkpoints without them read 0 and 1.
+  int64_t skipped_steps = 0;
+  double lr_scale = 1.0;
 };
 
 // Throws IoError when the file cannot be written.

@@ -32,6 +32,11 @@ struct TrainerOptions {
   bool resume = false;         // continue from out_dir/last.pt
   double progress_seconds = 10;   // a progress line at most this often
   int64_t log_every_steps = 10;   // a metrics record every this many steps
+  // A NaN/Inf loss or gradient: "stop" ends the run with an error (the last checkpoint is the
+  // last good state); "skip" drops that step's update, halves the learning rate from then on and
+  // counts it (metrics: skipped_steps), and stops only after max_consecutive_skips in a row.
+  std::string on_nonfinite = "stop";
+  int64_t max_consecutive_skips = 5;
 
   void validate() const;  // ConfigError naming the option
   nlohmann::json to_json() const;
@@ -48,6 +53,7 @@ struct TrainResult {
   std::filesystem::path checkpoint;
   double knn_top1 = NAN;        // the monitor's last k-NN top-1 (NAN without one)
   int64_t collapsed_steps = 0;  // logged steps whose representation looked collapsed
+  int64_t skipped_steps = 0;    // --on-nonfinite skip: updates dropped for a NaN/Inf (whole run)
   double peak_memory_mib = 0;   // the process's peak resident memory at the end
 };
 

@@ -93,6 +93,9 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   state.epoch = values[1].item<int64_t>();
   state.total_steps = values[2].item<int64_t>();
   state.finished = finished.toBool();
+  c10::IValue skipped, lr_scale;
+  if (archive.try_read("skipped_steps", skipped)) state.skipped_steps = skipped.toInt();
+  if (archive.try_read("lr_scale", lr_scale)) state.lr_scale = lr_scale.toDouble();
   // Assets: their names as a JSON list, each file as a uint8 tensor (checkpoints without any
   // have no entry).
   c10::IValue names;
@@ -136,6 +139,8 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   archive.write("config", c10::IValue(state.config.dump()));
   archive.write("numbers", torch::tensor({state.step, state.epoch, state.total_steps}, torch::kLong));
   archive.write("finished", c10::IValue(state.finished));
+  archive.write("skipped_steps", c10::IValue(state.skipped_steps));
+  archive.write("lr_scale", c10::IValue(state.lr_scale));
   if (!state.assets.empty()) {
     nlohmann::json names = nlohmann::json::array();
     for (const auto& [name, bytes] : state.assets) {

@@ -54,6 +54,10 @@ void TrainerOptions::validate() const {
   PRETEXT_CHECK(budget_minutes >= 0, ConfigError, "--budget-minutes must be >= 0, got ", budget_minutes);
   PRETEXT_CHECK(epochs > 0 || max_steps > 0 || budget_minutes > 0, ConfigError,
                 "training needs a length: give --epochs, --max-steps or --budget-minutes");
+  PRETEXT_CHECK(on_nonfinite == "stop" || on_nonfinite == "skip", ConfigError,
+                "--on-nonfinite must be stop or skip, got '", on_nonfinite, "'");
+  PRETEXT_CHECK(max_consecutive_skips >= 1, ConfigError, "max_consecutive_skips must be >= 1, got ",
+                max_consecutive_skips);
   PRETEXT_CHECK(log_every_steps >= 1, ConfigError, "--log-every must be >= 1, got ", log_every_steps);
   PRETEXT_CHECK(clip_grad_norm >= 0, ConfigError, "--clip-grad-norm must be >= 0, got ", clip_grad_norm);
   PRETEXT_CHECK(warmup_epochs >= 0 || warmup_epochs == -1, ConfigError, "--warmup-epochs must be >= 0 (or -1 for auto)");
@@ -68,7 +72,8 @@ nlohmann::json TrainerOptions::to_json() const {
           {"optimizer", optimizer.to_json()},
           {"warmup_epochs", warmup_epochs},
           {"final_lr_fraction", final_lr_fraction},
-          {"clip_grad_norm", clip_grad_norm}};
+          {"clip_grad_norm", clip_grad_norm},
+          {"on_nonfinite", on_nonfinite}};
 }
 
 Trainer::Trainer(TaskPtr task, Loader& loader, TrainerOptions options, Runtime runtime, nlohmann::json config)
@@ -131,6 +136,8 @@ TrainResult Trainer::fit() {
     state.epoch = saved.epoch;
     state.total_steps = saved.total_steps;
     state.finished = saved.finished;
+    state.skipped_steps = saved.skipped_steps;
+    state.lr_scale = saved.lr_scale;
     // An explicit length wins over the saved plan, so that `--resume --epochs 20` extends a
     // finished 10-epoch run; a budget-planned run keeps the length it planned.
     const int64_t requested = options_.epochs > 0 || options_.budget_minutes == 0 ? plan_total_steps(0, 0) : 0;
@@ -178,6 +185,7 @@ TrainResult Trainer::fit() {
   bool stop = false;
   double epoch_loss_sum = 0;
   int64_t epoch_loss_count = 0;
+  int64_t consecutive_skips = 0;
 
   auto save = [&](bool finished) {
     state.step = step;
@@ -203,26 +211,46 @@ TrainResult Trainer::fit() {
         output = task_->step(on_device);
       }
       const double loss = output.loss.item<double>();
-      if (!std::isfinite(loss)) {
-        std::string kept = std::filesystem::exists(checkpoint_path)
-                               ? "the last good checkpoint is " + checkpoint_path.string()
-                               : std::string("no checkpoint was written yet");
-        throw TrainingError("the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
-                            std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + "); " + kept +
-                            ". Try a lower --lr/--base-lr or --clip-grad-norm 1.0.");
-      }
-      optimizer.zero_grad();
-      output.loss.backward();
+      // A NaN/Inf in the loss, or in the gradients of a finite loss, gets no update.
+      std::string nonfinite;
       double grad_norm = 0;
-      if (options_.clip_grad_norm > 0) grad_norm = clip_grad_norm(parameters, options_.clip_grad_norm);
-      optimizer.set_lr(schedule.lr_at(step));
-      optimizer.step();
+      optimizer.zero_grad();
+      if (!std::isfinite(loss)) {
+        nonfinite = "the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite");
+      } else {
+        output.loss.backward();
+        grad_norm = clip_grad_norm(parameters, options_.clip_grad_norm);
+        if (!std::isfinite(grad_norm)) nonfinite = "the gradients became " + std::string(std::isnan(grad_norm) ? "NaN" : "infinite");
+      }
+      if (!nonfinite.empty()) {
+        ++consecutive_skips;
+        const std::string where = nonfinite + " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + ")";
+        if (options_.on_nonfinite == "stop" || consecutive_skips >= options_.max_consecutive_skips) {
+          std::string kept = std::filesystem::exists(checkpoint_path)
+                                 ? "the last good checkpoint is " + checkpoint_path.string()
+                                 : std::string("no checkpoint was written yet");
+          const std::string run_of = options_.on_nonfinite == "skip"
+                                         ? " (" + std::to_string(consecutive_skips) + " steps in a row)" : "";
+          throw TrainingError(where + run_of + "; " + kept + ". Try a lower --lr/--base-lr, --clip-grad-norm 1.0" +
+                              (options_.on_nonfinite == "stop" ? ", or --on-nonfinite skip." : "."));
+        }
+        optimizer.zero_grad();
+        ++state.skipped_steps;
+        state.lr_scale *= 0.5;
+        log::warn(where, ": step skipped, learning rate halved (", state.skipped_steps, " skipped so far)");
+      } else {
+        consecutive_skips = 0;
+        optimizer.set_lr(schedule.lr_at(step) * state.lr_scale);
+        optimizer.step();
+      }
       ++step;
       images += batch->size();
       if (batch->input.scalar_type() == torch::kLong) tokens += batch->input.ne(text::kPad).sum().item<int64_t>();
-      epoch_loss_sum += loss;
-      ++epoch_loss_count;
-      task_->after_update(TrainState{step, total_steps, epoch});
+      if (nonfinite.empty()) {
+        epoch_loss_sum += loss;
+        ++epoch_loss_count;
+        task_->after_update(TrainState{step, total_steps, epoch});
+      }
 
       // Budget mode: once a few steps are timed, fix the schedule's length to what fits; plan
       // again after longer windows, since the first steps run slower (allocations, caches).
@@ -243,9 +271,9 @@ TrainResult Trainer::fit() {
         }
       }
 
-      const bool logged = step % options_.log_every_steps == 0 || step == total_steps;
+      const bool logged = nonfinite.empty() && (step % options_.log_every_steps == 0 || step == total_steps);
       Stats monitored;
-      if (monitor_) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, output.projection, labels, logged);
+      if (monitor_ && nonfinite.empty()) monitored = monitor_->observe(step, output.embedding, output.embedding_pair, output.projection, labels, logged);
       const double elapsed = seconds_since(start);
       const double rate = images / std::max(elapsed, 1e-9);
       const double token_rate = tokens / std::max(elapsed, 1e-9);
@@ -254,6 +282,7 @@ TrainResult Trainer::fit() {
                               {"lr", optimizer.lr()}, {"images_per_second", rate}, {"elapsed_s", elapsed}};
         if (tokens > 0) record["tokens_per_second"] = token_rate;
         if (options_.clip_grad_norm > 0) record["grad_norm"] = grad_norm;
+        if (options_.on_nonfinite == "skip") record["skipped_steps"] = state.skipped_steps;
         for (const auto& [name, value] : output.stats) record[name] = value;
         for (const auto& [name, value] : monitored) record[name] = value;
         metrics.write(record);
@@ -343,6 +372,11 @@ TrainResult Trainer::fit() {
                 " logged steps (see 'collapsed', 'std_ratio' and 'effective_rank' in metrics.jsonl)");
     }
   }
+  result.skipped_steps = state.skipped_steps;
+  if (result.skipped_steps > 0) {
+    log::warn(result.skipped_steps, " steps were skipped for a NaN/Inf loss or gradient; the learning rate ended at ",
+              state.lr_scale, " of the schedule's");
+  }
   result.peak_memory_mib = peak_memory_mib();
   log::info("pretraining done: ", step, " steps in ", format_duration(result.seconds), ", ", std::fixed,
             std::setprecision(0), result.images_per_second,
@@ -356,7 +390,8 @@ TrainResult Trainer::fit() {
                  {"tokens_per_second", result.tokens_per_second},
                  {"peak_memory_mib", result.peak_memory_mib},
                  {"knn_top1", std::isnan(result.knn_top1) ? nlohmann::json(nullptr) : nlohmann::json(result.knn_top1)},
-                 {"collapsed_steps", result.collapsed_steps}});
+                 {"collapsed_steps", result.collapsed_steps},
+                 {"skipped_steps", result.skipped_steps}});
   return result;
 }
 
