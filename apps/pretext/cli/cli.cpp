@@ -130,6 +130,12 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--clip-grad-norm", config.trainer.clip_grad_norm, "clip the gradients' global norm (0 = off)")
       ->capture_default_str();
   app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt");
+  app.add_option("--checkpoint-minutes", config.trainer.checkpoint_minutes,
+                 "also write last.pt within an epoch every this many minutes (0 = at epoch ends only)")
+      ->capture_default_str();
+  app.add_option("--keep-checkpoints", config.trainer.keep_checkpoints,
+                 "keep this many earlier checkpoints as <out>/checkpoints/step-N.pt (best.pt: the best k-NN so far)")
+      ->capture_default_str();
   app.add_option("--on-nonfinite", config.trainer.on_nonfinite,
                  "a NaN/Inf loss or gradient: stop (error; last.pt is the last good state) | skip (drop the "
                  "update, halve the learning rate, count it; stop after 5 in a row)")

@@ -34,6 +34,7 @@ struct CheckpointState {
   // (halved at each skip) on the schedule's learning rate. Checkpoints without them read 0 and 1.
   int64_t skipped_steps = 0;
   double lr_scale = 1.0;
+  double best_knn_top1 = -1;  // the monitor's best k-NN top-1 so far (best.pt's); -1 = none yet
 };
 
 // Throws IoError when the file cannot be written.

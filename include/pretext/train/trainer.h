@@ -36,6 +36,12 @@ struct TrainerOptions {
   // last good state); "skip" drops that step's update, halves the learning rate from then on and
   // counts it (metrics: skipped_steps), and stops only after max_consecutive_skips in a row.
   std::string on_nonfinite = "stop";
+  // Checkpoints: last.pt at every epoch's end and, within an epoch, once this many minutes have
+  // passed since the last one (0 = epoch ends only), so a killed run loses at most that much.
+  // keep_checkpoints > 0 also keeps that many earlier ones as checkpoints/step-<N>.pt; best.pt is
+  // the checkpoint with the highest k-NN top-1 so far (where the monitor runs k-NN).
+  double checkpoint_minutes = 10;
+  int64_t keep_checkpoints = 0;
   int64_t max_consecutive_skips = 5;
 
   void validate() const;  // ConfigError naming the option

@@ -93,7 +93,8 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   state.epoch = values[1].item<int64_t>();
   state.total_steps = values[2].item<int64_t>();
   state.finished = finished.toBool();
-  c10::IValue skipped, lr_scale;
+  c10::IValue skipped, lr_scale, best;
+  if (archive.try_read("best_knn_top1", best)) state.best_knn_top1 = best.toDouble();
   if (archive.try_read("skipped_steps", skipped)) state.skipped_steps = skipped.toInt();
   if (archive.try_read("lr_scale", lr_scale)) state.lr_scale = lr_scale.toDouble();
   // Assets: their names as a JSON list, each file as a uint8 tensor (checkpoints without any
@@ -141,6 +142,7 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   archive.write("finished", c10::IValue(state.finished));
   archive.write("skipped_steps", c10::IValue(state.skipped_steps));
   archive.write("lr_scale", c10::IValue(state.lr_scale));
+  archive.write("best_knn_top1", c10::IValue(state.best_knn_top1));
   if (!state.assets.empty()) {
     nlohmann::json names = nlohmann::json::array();
     for (const auto& [name, bytes] : state.assets) {

@@ -4,7 +4,11 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
@@ -17,6 +21,46 @@ namespace pretext {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+// `to` becomes another name for the checkpoint `from` (a hard link, or a copy where the file
+// system has none), replacing any file of that name in one rename. Failing only warns: the run's
+// own checkpoint is written.
+void link_checkpoint(const fs::path& from, const fs::path& to) {
+  std::error_code error;
+  fs::create_directories(to.parent_path(), error);
+  fs::path temporary = to;
+  temporary += ".tmp";
+  fs::remove(temporary, error);
+  error.clear();
+  fs::create_hard_link(from, temporary, error);
+  if (error) {
+    error.clear();
+    fs::copy_file(from, temporary, fs::copy_options::overwrite_existing, error);
+  }
+  if (!error) fs::rename(temporary, to, error);
+  if (error) {
+    fs::remove(temporary, error);
+    log::warn("could not keep ", to.string(), ": ", error.message());
+  }
+}
+
+// Removes all but the `keep` highest-numbered step-<N>.pt files of `folder`.
+void prune_checkpoints(const fs::path& folder, int64_t keep) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) != 0 || entry.path().extension() != ".pt") continue;
+    try {
+      found.emplace_back(std::stoll(name.substr(5)), entry.path());
+    } catch (const std::exception&) {
+      // not one of ours
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = static_cast<size_t>(keep); i < found.size(); ++i) fs::remove(found[i].second, error);
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -58,6 +102,8 @@ void TrainerOptions::validate() const {
                 "--on-nonfinite must be stop or skip, got '", on_nonfinite, "'");
   PRETEXT_CHECK(max_consecutive_skips >= 1, ConfigError, "max_consecutive_skips must be >= 1, got ",
                 max_consecutive_skips);
+  PRETEXT_CHECK(checkpoint_minutes >= 0, ConfigError, "--checkpoint-minutes must be >= 0, got ", checkpoint_minutes);
+  PRETEXT_CHECK(keep_checkpoints >= 0, ConfigError, "--keep-checkpoints must be >= 0, got ", keep_checkpoints);
   PRETEXT_CHECK(log_every_steps >= 1, ConfigError, "--log-every must be >= 1, got ", log_every_steps);
   PRETEXT_CHECK(clip_grad_norm >= 0, ConfigError, "--clip-grad-norm must be >= 0, got ", clip_grad_norm);
   PRETEXT_CHECK(warmup_epochs >= 0 || warmup_epochs == -1, ConfigError, "--warmup-epochs must be >= 0 (or -1 for auto)");
@@ -138,6 +184,7 @@ TrainResult Trainer::fit() {
     state.finished = saved.finished;
     state.skipped_steps = saved.skipped_steps;
     state.lr_scale = saved.lr_scale;
+    state.best_knn_top1 = saved.best_knn_top1;
     // An explicit length wins over the saved plan, so that `--resume --epochs 20` extends a
     // finished 10-epoch run; a budget-planned run keeps the length it planned.
     const int64_t requested = options_.epochs > 0 || options_.budget_minutes == 0 ? plan_total_steps(0, 0) : 0;
@@ -187,11 +234,22 @@ TrainResult Trainer::fit() {
   int64_t epoch_loss_count = 0;
   int64_t consecutive_skips = 0;
 
-  auto save = [&](bool finished) {
+  auto last_save = Clock::now();
+  auto save = [&](bool finished, double knn_top1) {
     state.step = step;
     state.total_steps = total_steps;
     state.finished = finished;
+    const bool best = knn_top1 > state.best_knn_top1;
+    if (best) state.best_knn_top1 = knn_top1;
     save_checkpoint(checkpoint_path, *task_, &optimizer, state);
+    last_save = Clock::now();
+    // Copies are hard links to the file just written: last.pt's next write renames a new file
+    // over the name, and the linked copy keeps these bytes.
+    if (best) link_checkpoint(checkpoint_path, options_.out_dir / "best.pt");
+    if (options_.keep_checkpoints > 0) {
+      link_checkpoint(checkpoint_path, options_.out_dir / "checkpoints" / ("step-" + std::to_string(step) + ".pt"));
+      prune_checkpoints(options_.out_dir / "checkpoints", options_.keep_checkpoints);
+    }
   };
 
   for (int64_t epoch = state.epoch; !stop; ++epoch) {
@@ -330,16 +388,23 @@ TrainResult Trainer::fit() {
         stop = true;
         break;
       }
+      // Within a long epoch, a checkpoint every checkpoint_minutes (the epoch's end writes one anyway).
+      if (options_.checkpoint_minutes > 0 && step < (epoch + 1) * per_epoch &&
+          std::chrono::duration<double>(Clock::now() - last_save).count() >= options_.checkpoint_minutes * 60.0) {
+        state.epoch = epoch;
+        save(false, -1.0);
+      }
     }
     const bool epoch_complete = step >= (epoch + 1) * per_epoch;
     state.epoch = epoch_complete ? epoch + 1 : epoch;
     // k-NN on schedule, and once more when training ends, so every run reports where it got to.
     const bool finishing = stop && !result.interrupted;
     Stats knn;
+    double knn_top1 = -1;
     if (monitor_ && ((epoch_complete && monitor_->knn_due(epoch + 1)) || finishing)) {
       knn = monitor_->knn(*task_->encoder());  // extract_features restores the training mode
       for (const auto& [name, value] : knn) {
-        if (name == "knn_top1") result.knn_top1 = value;
+        if (name == "knn_top1") result.knn_top1 = knn_top1 = value;
         log::info("epoch ", epoch + 1, " step ", step, ": k-NN top-1 ", std::fixed, std::setprecision(2),
                   100 * value, "%");
       }
@@ -358,7 +423,7 @@ TrainResult Trainer::fit() {
       for (const auto& [name, value] : knn) record[name] = value;
       metrics.write(record);
     }
-    save(stop && !result.interrupted);
+    save(stop && !result.interrupted, knn_top1);
   }
   result.steps = step;
   result.seconds = seconds_since(start);
