@@ -2,6 +2,7 @@
 pretext_add_test(cli_pretrain_evaluate pretrain_evaluate.sh)
 pretext_add_test(cli_resume_and_tasks resume_and_tasks.sh)
 pretext_add_test(cli_bad_inputs bad_inputs.sh)
+pretext_add_test(cli_kill_resume kill_resume.sh)
 pretext_add_test(simclr_learns learns.sh)
 pretext_add_test(simsiam_collapse_seen collapse.sh)
 pretext_add_test(barlow_twins_learns learns.sh ARGS barlow-twins "--width 16" --epochs 6 --optimizer adamw --base-lr 5e-3 --weight-decay 1e-4 --task-option projector_hidden_dim=512 --task-option projector_out_dim=512 --task-option "augment1={\"size\":20,\"crop_scale\":[0.35,1.0],\"blur_probability\":0.0,\"brightness\":0.8,\"contrast\":0.8}" --task-option "augment2={\"size\":20,\"crop_scale\":[0.35,1.0],\"blur_probability\":0.0,\"brightness\":0.8,\"contrast\":0.8}")

@@ -265,6 +265,10 @@ int run_cli(int argc, char** argv) {
   add_evaluate_flags(*evaluate, evaluate_flags, false);
 
   auto* list = app.add_subcommand("list", "the registered pretext tasks, encoders and named datasets");
+  std::string inspect_path;
+  auto* inspect = app.add_subcommand("inspect", "a checkpoint's task, encoder, progress and a CRC-32 of its encoder's "
+                                                "weights, as JSON (checks the file's integrity on the way)");
+  inspect->add_option("checkpoint", inspect_path, "a checkpoint (last.pt, best.pt, …)")->required();
 
   TokenizerFlags tokenizer_flags;
   auto* tokenizer = app.add_subcommand("tokenizer", "text tokenizers (SentencePiece)");
@@ -288,6 +292,7 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (*list) return run_list();
+    if (*inspect) return run_inspect(inspect_path);
     if (*tokenizer_train) return run_tokenizer_train(tokenizer_flags, runtime_flags);
     if (*demo) {
       const bool text = demo_pretrain.config.inputs.modality == "text" ||

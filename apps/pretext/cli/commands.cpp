@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <iostream>
 
 #include "pretext/cli/commands.h"
@@ -119,6 +120,27 @@ int run_list() {
   std::cout << "named datasets:\n";
   for (const auto& [name, where] : named_datasets()) std::cout << "  " << name << "  — " << where << "\n";
   for (const auto& [name, where] : named_text_datasets()) std::cout << "  " << name << "  — " << where << "\n";
+  return 0;
+}
+
+int run_inspect(const std::string& checkpoint) {
+  CheckpointState state;
+  EncoderPtr encoder = load_encoder(checkpoint, &state);
+  nlohmann::json out{{"checkpoint", checkpoint},
+                     {"task", state.config.value("task", "")},
+                     {"encoder", state.config["encoder"]},
+                     {"step", state.step},
+                     {"epoch", state.epoch},
+                     {"total_steps", state.total_steps},
+                     {"finished", state.finished},
+                     {"skipped_steps", state.skipped_steps},
+                     {"best_knn_top1", state.best_knn_top1 >= 0 ? nlohmann::json(state.best_knn_top1) : nlohmann::json()},
+                     {"assets", nlohmann::json::array()}};
+  for (const auto& [name, bytes] : state.assets) out["assets"].push_back(name);
+  char crc[9];
+  std::snprintf(crc, sizeof(crc), "%08x", weights_crc32(*encoder));
+  out["encoder_weights_crc32"] = crc;
+  std::cout << out.dump(2) << "\n";
   return 0;
 }
 

@@ -76,6 +76,7 @@ int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags);
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
              const RuntimeFlags& runtime_flags);
 int run_list();
+int run_inspect(const std::string& checkpoint);
 int run_tokenizer_train(const TokenizerFlags& flags, const RuntimeFlags& runtime_flags);
 
 }  // namespace pretext::cli

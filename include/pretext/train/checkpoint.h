@@ -56,4 +56,8 @@ CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& 
 EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* state = nullptr,
                         const nlohmann::json& overrides = nlohmann::json::object());
 
+// CRC-32 of a module's parameters and buffers (names, shapes and values, in registration order):
+// equal for bit-identical weights. `pretext inspect` prints it for a checkpoint's encoder.
+uint32_t weights_crc32(const torch::nn::Module& module);
+
 }  // namespace pretext

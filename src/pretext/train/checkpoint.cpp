@@ -17,20 +17,19 @@ namespace {
 // before LibTorch reads any of it. Files from before the header (a bare archive) still load.
 constexpr std::string_view kMagic = "pretext-checkpoint ";
 
-uint32_t crc32_of(std::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uLong crc32_of(std::string_view bytes, uLong crc = crc32(0L, Z_NULL, 0)) {
   // zlib takes at most uInt bytes a call.
   for (size_t done = 0; done < bytes.size();) {
     const size_t chunk = std::min<size_t>(bytes.size() - done, 1u << 30);
     crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), static_cast<uInt>(chunk));
     done += chunk;
   }
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
 std::string with_header(const std::string& archive) {
   char crc[9];
-  std::snprintf(crc, sizeof(crc), "%08x", crc32_of(archive));
+  std::snprintf(crc, sizeof(crc), "%08x", static_cast<uint32_t>(crc32_of(archive)));
   return std::string(kMagic) + std::to_string(archive.size()) + " " + crc + "\n" + archive;
 }
 
@@ -132,6 +131,20 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 }
 
 }  // namespace
+
+uint32_t weights_crc32(const torch::nn::Module& module) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](const std::string& name, const torch::Tensor& value) {
+    std::string header = name;
+    for (int64_t size : value.sizes()) header += " " + std::to_string(size);
+    crc = crc32_of(header, crc);
+    const torch::Tensor bytes = value.detach().to(torch::kCPU).contiguous();
+    crc = crc32_of(std::string_view(static_cast<const char*>(bytes.data_ptr()), bytes.nbytes()), crc);
+  };
+  for (const auto& item : module.named_parameters()) add(item.key(), item.value());
+  for (const auto& item : module.named_buffers()) add(item.key(), item.value());
+  return static_cast<uint32_t>(crc);
+}
 
 void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optimizer* optimizer,
                      const CheckpointState& state) {
