@@ -4,8 +4,9 @@
 # SIGTERM stops a run cleanly with a checkpoint that resumes too.
 source "$(dirname "$0")/lib.sh"
 
-args=(pretrain --data fashion-mnist --limit 1024 --width 8 --batch-size 64 --epochs 4 --knn-every 0 --seed 3
-      --threads 2 --log-every 1)
+base=(pretrain --data fashion-mnist --limit 1024 --width 8 --batch-size 64 --knn-every 0 --seed 3 --threads 2
+      --log-every 1)
+args=("${base[@]}" --epochs 4)
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 crc() { "$PRETEXT" inspect "$1" | grep -Eo '"encoder_weights_crc32": *"[0-9a-f]+"' | grep -Eo '[0-9a-f]{8}'; }
 
@@ -43,4 +44,14 @@ wait "$pid" || true
 grep -q "stop requested" term.log || fail "SIGTERM did not stop the run at a step boundary: $(cat term.log)"
 "$PRETEXT" "${args[@]}" --out termed --resume >/dev/null
 [ "$(crc termed/last.pt)" = "$expected" ] || fail "resumed after SIGTERM: weights differ from the uninterrupted run"
+# A checkpoint that cannot be written (a file-size limit here, a full disk alike): a clear error
+# naming it, exit status 2, and the previous checkpoint unchanged.
+cp -r alone full
+status=0
+(ulimit -f 300 && "$PRETEXT" "${base[@]}" --epochs 5 --out full --resume >/dev/null 2>full.log) || status=$?
+[ "$status" -eq 2 ] || fail "expected exit status 2 when the checkpoint cannot be written, got $status: $(cat full.log)"
+grep -Eq "cannot write full/last.pt: File too large \(at step 80\); the previous checkpoint full/last.pt is unchanged" \
+  full.log || fail "unclear message when the checkpoint cannot be written: $(cat full.log)"
+[ "$(crc full/last.pt)" = "$expected" ] || fail "the previous checkpoint changed"
+[ -z "$(ls full | grep tmp)" ] || fail "a temporary file was left behind: $(ls full)"
 echo "kill_resume: ok"

@@ -97,6 +97,9 @@ void clear_stop_request() { g_stop_requested.store(false); }
 void install_stop_handlers() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  // A write past the file-size limit (ulimit -f) fails with EFBIG, like a full disk, and gets the
+  // same clear error instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 double peak_memory_mib() {

@@ -241,7 +241,14 @@ TrainResult Trainer::fit() {
     state.finished = finished;
     const bool best = knn_top1 > state.best_knn_top1;
     if (best) state.best_knn_top1 = knn_top1;
-    save_checkpoint(checkpoint_path, *task_, &optimizer, state);
+    try {
+      save_checkpoint(checkpoint_path, *task_, &optimizer, state);
+    } catch (const IoError& error) {
+      throw IoError(std::string(error.what()) + " (at step " + std::to_string(step) + "); " +
+                    (std::filesystem::exists(checkpoint_path) ? "the previous checkpoint " + checkpoint_path.string() +
+                                                                    " is unchanged"
+                                                              : std::string("no checkpoint was written")));
+    }
     last_save = Clock::now();
     // Copies are hard links to the file just written: last.pt's next write renames a new file
     // over the name, and the linked copy keeps these bytes.
