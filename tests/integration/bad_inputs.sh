@@ -22,10 +22,14 @@ cp idx-bad/train-labels-idx1-ubyte idx-short/
 expect_error "train-images-idx3-ubyte.*truncated" "$PRETEXT" pretrain --data idx-short --max-steps 1 --out out2
 no_output out2
 
-# A corrupt PNG among images; an empty folder.
+# A folder whose only image is corrupt (bad files are skipped and counted by default, but nothing
+# is left), the same with --on-bad-file fail; an empty folder.
 mkdir -p images/cats images/dogs empty
 printf 'garbage bytes, not a PNG' > images/cats/broken.png
-expect_error "broken.png" "$PRETEXT" pretrain --data images --max-steps 1 --out out3
+expect_error "could be decoded.*broken.png" "$PRETEXT" pretrain --data images --max-steps 1 --out out3
+no_output out3
+expect_error "cannot decode image images/cats/broken.png" "$PRETEXT" pretrain --data images --on-bad-file fail \
+  --max-steps 1 --out out3
 no_output out3
 expect_error "no images" "$PRETEXT" pretrain --data empty --max-steps 1 --out out3
 no_output out3

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pretext/core/error.h"
+#include "pretext/core/fs.h"
 #include "pretext/data/datasets.h"
 #include "pretext/data/readers.h"
 #include "test_files.h"
@@ -195,12 +196,28 @@ TEST(DataImageFolder, ResizesToImageSize) {
   EXPECT_EQ(first->sample_shape(), (std::vector<int64_t>{16, 12, 3}));
 }
 
-TEST(DataImageFolder, CorruptOrMissingImagesAreInputErrors) {
+TEST(DataImageFolder, CorruptImagesAreSkippedAndCountedOrFailTheRead) {
   fs::path dir = fresh_dir("folder_corrupt");
   write_png(dir / "cats" / "good.png", 4, 4, 1, 1);
+  write_png(dir / "dogs" / "good.png", 4, 4, 1, 2);
   write_bytes(dir / "cats" / "broken.png", "this is not a png at all");
-  std::string message = error_message([&] { read_image_folder(dir); });
-  EXPECT_CONTAINS(message, "broken.png");
+  const std::string png = read_file(dir / "dogs" / "good.png");
+  write_bytes(dir / "dogs" / "truncated.png", png.substr(0, png.size() / 2));
+  // The default skips both bad files: the good ones keep their classes.
+  auto dataset = read_image_folder(dir);
+  ASSERT_EQ(dataset->size(), 2);
+  EXPECT_EQ(dataset->labels()[0].item<int64_t>(), 0);
+  EXPECT_EQ(dataset->labels()[1].item<int64_t>(), 1);
+  EXPECT_EQ(dataset->images()[1][0][0][0].item<uint8_t>(), 2);
+  ImageFolderOptions strict;
+  strict.on_bad_file = "fail";
+  EXPECT_CONTAINS(error_message([&] { read_image_folder(dir, strict); }), "broken.png");
+  strict.on_bad_file = "ignore";
+  EXPECT_THROW(read_image_folder(dir, strict), ConfigError);
+  // Nothing decodes: an error however bad files are handled.
+  fs::path all_bad = fresh_dir("folder_all_bad");
+  write_bytes(all_bad / "a.png", "junk");
+  EXPECT_CONTAINS(error_message([&] { read_image_folder(all_bad); }), "could be decoded");
 
   fs::path empty = fresh_dir("folder_empty");
   write_bytes(empty / "readme.txt", "nothing here");

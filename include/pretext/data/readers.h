@@ -24,10 +24,14 @@ std::shared_ptr<ImageDataset> read_idx_dataset(const std::filesystem::path& imag
 struct ImageFolderOptions {
   int64_t image_size = 0;  // every image is resized to image_size × image_size; 0 = the first image's size
   int64_t channels = 0;    // 1 or 3; 0 = 1 when every image is grayscale, else 3
+  // A file that does not decode (corrupt, truncated, not an image): "skip" leaves it out with one
+  // warning that counts them and names the first few; "fail" stops with an error naming it.
+  std::string on_bad_file = "skip";
 };
 
 // A folder of PNG/JPEG (also BMP/TGA/GIF, what stb_image reads). Sub-folders are classes
 // (sorted by name); images directly in the folder, with no sub-folders, make an unlabeled set.
+// Throws InputError when no image decodes, or (on_bad_file "fail") naming the first that does not.
 std::shared_ptr<ImageDataset> read_image_folder(const std::filesystem::path& folder,
                                                 const ImageFolderOptions& options = {});
 

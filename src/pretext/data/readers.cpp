@@ -228,6 +228,8 @@ std::shared_ptr<ImageDataset> read_image_folder(const fs::path& folder, const Im
   PRETEXT_CHECK(options.image_size >= 0, ConfigError, "image_size must be >= 0, got ", options.image_size);
   PRETEXT_CHECK(options.channels == 0 || options.channels == 1 || options.channels == 3, ConfigError,
                 "channels must be 0 (auto), 1 or 3, got ", options.channels);
+  PRETEXT_CHECK(options.on_bad_file == "skip" || options.on_bad_file == "fail", ConfigError,
+                "--on-bad-file must be skip or fail, got '", options.on_bad_file, "'");
   std::error_code error;
   PRETEXT_CHECK(fs::is_directory(folder, error), InputError, "no such folder: ", folder.string());
 
@@ -261,22 +263,38 @@ std::shared_ptr<ImageDataset> read_image_folder(const fs::path& folder, const Im
   int64_t height = options.image_size, width = options.image_size;
   std::vector<Decoded> decoded;
   decoded.reserve(files.size());
+  std::vector<int64_t> kept_labels;
+  std::vector<std::string> bad;  // the reasons, one per skipped file
   bool any_color = false;
   for (const auto& [file, label] : files) {
-    decoded.push_back(decode_image(file, options.channels, height, width));
+    try {
+      decoded.push_back(decode_image(file, options.channels, height, width));
+    } catch (const InputError& failure) {
+      if (options.on_bad_file == "fail") throw;
+      bad.emplace_back(failure.what());
+      continue;
+    }
+    kept_labels.push_back(label);
     any_color = any_color || !decoded.back().grayscale;
+  }
+  if (!bad.empty()) {
+    PRETEXT_CHECK(!decoded.empty(), InputError, "no image in ", folder.string(), " could be decoded (", bad.size(),
+                  " files), e.g. ", bad.front());
+    std::string examples;
+    for (size_t i = 0; i < std::min<size_t>(3, bad.size()); ++i) examples += "\n  " + bad[i];
+    log::warn(folder.string(), ": skipped ", bad.size(), " of ", files.size(),
+              " files that could not be decoded (--on-bad-file fail stops instead):", examples,
+              bad.size() > 3 ? "\n  …" : "");
   }
   int64_t channels = options.channels != 0 ? options.channels : (any_color ? 3 : 1);
   torch::Tensor images = torch::empty({static_cast<int64_t>(decoded.size()), height, width, channels}, torch::kUInt8);
-  torch::Tensor labels = torch::empty({static_cast<int64_t>(files.size())}, torch::kInt64);
-  auto label_data = labels.accessor<int64_t, 1>();
+  torch::Tensor labels = torch::tensor(kept_labels, torch::kInt64);
   for (size_t i = 0; i < decoded.size(); ++i) {
     torch::Tensor pixels = decoded[i].pixels;
     if (pixels.size(2) != channels) pixels = pixels.expand({height, width, channels});  // gray → RGB
     images[static_cast<int64_t>(i)].copy_(pixels);
-    label_data[static_cast<int64_t>(i)] = files[i].second;
   }
-  log::debug("read ", files.size(), " images (", height, "x", width, "x", channels, ", ", class_names.size(),
+  log::debug("read ", decoded.size(), " images (", height, "x", width, "x", channels, ", ", class_names.size(),
              " classes) from ", folder.string());
   return std::make_shared<ImageDataset>(images, labels, std::move(class_names), folder.string());
 }
