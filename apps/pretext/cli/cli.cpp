@@ -272,6 +272,10 @@ int run_cli(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "a checkpoint's task, encoder, progress and a CRC-32 of its encoder's "
                                                 "weights, as JSON (checks the file's integrity on the way)");
   inspect->add_option("checkpoint", inspect_path, "a checkpoint (last.pt, best.pt, …)")->required();
+  std::string report_path;
+  auto* report = app.add_subcommand("report", "write RUN_DIR/report.html: curves, the label-efficiency table and "
+                                              "chart, the confusion matrix, config and environment (self-contained)");
+  report->add_option("run_dir", report_path, "a run folder (pretrain --out, demo --out)")->required();
 
   TokenizerFlags tokenizer_flags;
   auto* tokenizer = app.add_subcommand("tokenizer", "text tokenizers (SentencePiece)");
@@ -296,6 +300,7 @@ int run_cli(int argc, char** argv) {
   try {
     if (*list) return run_list();
     if (*inspect) return run_inspect(inspect_path);
+    if (*report) return run_report(report_path);
     if (*tokenizer_train) return run_tokenizer_train(tokenizer_flags, runtime_flags);
     if (*demo) {
       const bool text = demo_pretrain.config.inputs.modality == "text" ||

@@ -5,6 +5,7 @@
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 #include "pretext/train/inputs.h"
+#include "pretext/report/html.h"
 #include "pretext/report/results.h"
 #include "pretext/train/checkpoint.h"
 
@@ -120,6 +121,11 @@ int run_list() {
   std::cout << "named datasets:\n";
   for (const auto& [name, where] : named_datasets()) std::cout << "  " << name << "  — " << where << "\n";
   for (const auto& [name, where] : named_text_datasets()) std::cout << "  " << name << "  — " << where << "\n";
+  return 0;
+}
+
+int run_report(const std::string& run_dir) {
+  std::cout << "report: " << write_html_report(run_dir).string() << "\n";
   return 0;
 }
 

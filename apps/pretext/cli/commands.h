@@ -77,6 +77,7 @@ int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_min
              const RuntimeFlags& runtime_flags);
 int run_list();
 int run_inspect(const std::string& checkpoint);
+int run_report(const std::string& run_dir);
 int run_tokenizer_train(const TokenizerFlags& flags, const RuntimeFlags& runtime_flags);
 
 }  // namespace pretext::cli

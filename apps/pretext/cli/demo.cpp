@@ -6,6 +6,7 @@
 #include "pretext/cli/commands.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/report/html.h"
 #include "pretext/train/trainer.h"
 
 namespace pretext::cli {
@@ -147,6 +148,7 @@ int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_min
   std::cout << "demo finished in " << format_duration(minutes * 60) << " (pretraining "
             << format_duration(pretrained.train.seconds) << ", " << pretrained.train.steps << " steps, "
             << pretrained.train.epochs << " epochs); run folder " << out_dir.string() << "\n";
+  std::cout << "report: " << write_html_report(out_dir).string() << "\n";
   return 0;
 }
 
