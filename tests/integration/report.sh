@@ -26,9 +26,11 @@ empty=$(occurrences 'points=""' dom.html)
 [ "$empty" -eq 0 ] || fail "$empty chart series rendered without points"
 [ "$(occurrences "no data" dom.html)" -eq 0 ] || fail "a chart has no data"
 for title in "Loss" "Learning rate" "Online evaluation" "Representation health: effective rank" \
-             "Top-1 against labels (mean over draws)"; do
+             "Top-1 against labels (mean over draws)" "Test-set embeddings (PCA of the frozen features)"; do
   grep -q "data-chart=\"$title\"" dom.html || fail "chart '$title' missing"
 done
 grep -q '<table class="results">' dom.html || fail "the label-efficiency table is missing"
 grep -q '<table class="confusion">' dom.html || fail "the confusion matrix is missing"
+dots=$(occurrences '<circle class="dot"' dom.html)
+[ "$dots" -ge 100 ] || fail "the embeddings map has $dots dots"
 echo "report: ok ($charts charts; screenshot $PWD/report.png)"

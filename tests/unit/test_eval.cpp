@@ -6,7 +6,9 @@
 #include "pretext/eval/few_label.h"
 #include "pretext/eval/metrics.h"
 #include "pretext/eval/protocols.h"
+#include "pretext/augment/preprocess.h"
 #include "pretext/core/runtime.h"
+#include "pretext/data/dataset.h"
 
 namespace pretext {
 namespace {
@@ -148,6 +150,47 @@ TEST(EvalTable, DrawsOfOneBudgetShowAsMeanAndStandardDeviation) {
   FewLabelOptions options;
   options.label_draws = 0;
   EXPECT_THROW(options.validate(), ConfigError);
+}
+
+// An encoder whose features are its input's pixels.
+class PixelsEncoder : public Encoder {
+ public:
+  PixelsEncoder() : Encoder("PixelsEncoder") {}
+  torch::Tensor forward(const torch::Tensor& x) override { return x.flatten(1); }
+  int64_t dim() const override { return 4; }
+};
+
+// The report's map: the first two principal components of the features, as an SVD of the
+// centred features computes them (up to sign), of evenly spaced samples, with their labels.
+TEST(EvalEmbeddingMap, ProjectsOnThePrincipalAxes) {
+  auto generator = make_generator(5);
+  const int64_t n = 300;
+  auto images = torch::randint(0, 256, {n, 2, 2, 1}, generator, torch::kLong).to(torch::kUInt8);
+  auto labels = torch::arange(n, torch::kLong).remainder(3);
+  auto dataset = std::make_shared<ImageDataset>(images, labels, std::vector<std::string>{"a", "b", "c"}, "pixels");
+  PixelsEncoder encoder;
+  ImagePreprocessor preprocessor(Normalization{{0.0}, {1.0}});
+  RuntimeOptions runtime_options;
+  runtime_options.precision = "fp32";
+  Runtime runtime = init_runtime(runtime_options);
+  auto map = embedding_map(encoder, dataset, preprocessor, runtime, 100);
+  ASSERT_EQ(map["points"].size(), 100u);
+  EXPECT_EQ(map["method"], "pca");
+
+  auto picked = torch::linspace(0, n - 1, 100, torch::kDouble).round().to(torch::kLong);
+  auto features = images.index_select(0, picked).reshape({100, 4}).to(torch::kDouble) / 255.0;
+  features = features - features.mean(0, true);
+  auto [u, s, v] = torch::svd(features);
+  auto expected = features.mm(v.slice(1, 0, 2));
+  for (int64_t i = 0; i < 100; ++i) {
+    for (int64_t axis = 0; axis < 2; ++axis) {
+      EXPECT_NEAR(std::abs(map["points"][i][axis].get<double>()), std::abs(expected[i][axis].item<double>()), 1e-4);
+    }
+    EXPECT_EQ(map["points"][i][2].get<int64_t>(), labels[picked[i]].item<int64_t>());
+  }
+  auto variance = s.pow(2) / s.pow(2).sum();
+  EXPECT_NEAR(map["explained"][0].get<double>(), variance[0].item<double>(), 1e-6);
+  EXPECT_NEAR(map["explained"][1].get<double>(), variance[1].item<double>(), 1e-6);
 }
 
 TEST(EvalFewLabel, RejectsUnknownProtocols) {

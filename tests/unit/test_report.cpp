@@ -46,6 +46,7 @@ std::filesystem::path sample_run() {
         {{"labels", "10 per class"}, {"protocol", "scratch"}, {"top1_mean", 0.6}, {"macro_f1_mean", 0.58}},
         {{"labels", "all labels"}, {"protocol", "knn"}, {"top1_mean", 0.9}, {"macro_f1_mean", 0.89}},
         {{"labels", "all labels"}, {"protocol", "scratch"}, {"top1_mean", 0.85}, {"macro_f1_mean", 0.84}}}},
+      {"embedding_2d", {{"method", "pca"}, {"explained", {0.4, 0.2}}, {"points", {{0.0, 1.0, 0}, {1.0, 0.5, 1}, {2.0, -1.0, 1}}}}},
       {"results",
        {{{"labels", "all labels"}, {"protocol", "knn"}, {"draw", 0}, {"top1", 0.9}, {"confusion_matrix", {{41, 3}, {7, 49}}}},
         {{"labels", "all labels"}, {"protocol", "scratch"}, {"draw", 0}, {"top1", 0.85}, {"confusion_matrix", {{40, 4}, {11, 45}}}}}}};
@@ -58,8 +59,11 @@ TEST(Report, DrawsEveryPartTheRunFolderHolds) {
   auto path = write_html_report(dir);
   EXPECT_EQ(path, dir / "report.html");
   const std::string html = read_file(path);
-  // Loss, learning rate, online evaluation, effective rank, std ratio, top-1 against labels.
-  EXPECT_EQ(count(html, "<figure class=\"chart\""), 6u);
+  // Loss, learning rate, online evaluation, effective rank, std ratio, top-1 against labels, the
+  // embeddings' map (a dot per point).
+  EXPECT_EQ(count(html, "<figure class=\"chart\""), 7u);
+  EXPECT_EQ(count(html, "<circle class=\"dot\""), 3u);
+  EXPECT_NE(html.find("the axes hold 40.0% and 20.0% of the variance"), std::string::npos);
   EXPECT_EQ(count(html, "no data"), 0u);
   EXPECT_EQ(count(html, "data-series=\"k-NN top-1\""), 1u);
   EXPECT_EQ(count(html, "data-series=\"scratch\""), 1u);

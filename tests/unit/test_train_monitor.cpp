@@ -60,7 +60,9 @@ TEST(TrainMonitor, ACollapsedHeadIsACollapseEvenWhenTheEmbeddingVaries) {
   EXPECT_LT(head_std_ratio, 0.01);
   // The same embedding with a varied head is healthy.
   for (const auto& [name, value] : monitor.observe(20, varied, {}, torch::randn({16, 32}), {}, true)) {
-    if (name == "collapsed") EXPECT_EQ(value, 0.0);
+    if (name == "collapsed") {
+      EXPECT_EQ(value, 0.0);
+    }
   }
   EXPECT_EQ(monitor.collapsed_steps(), 1);
 }

@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "pretext/cli/commands.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/eval/protocols.h"
 #include "pretext/train/inputs.h"
 #include "pretext/report/html.h"
 #include "pretext/report/results.h"
@@ -68,6 +70,13 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
                       {"seed", flags.few_label.seed},
                       {"runtime", runtime.describe()},
                       {"pretext_version", PRETEXT_VERSION}};
+  // The report's map of the test set: the pretrained encoder's features, where there is one.
+  const auto& protocols = flags.few_label.protocols;
+  if (std::any_of(protocols.begin(), protocols.end(), [](const std::string& p) { return p != "scratch"; })) {
+    EncoderPtr encoder = pretrained();
+    encoder->to(runtime.device);
+    meta["embedding_2d"] = embedding_map(*encoder, test, *preprocessor, runtime);
+  }
   // Accuracy, and macro-F1 beside it: on imbalanced classes (spam vs ham) accuracy alone flatters a
   // classifier that favours the larger class.
   std::string table = "top-1 accuracy\n" + format_results_table(results, flags.few_label.protocols) +

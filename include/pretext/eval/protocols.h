@@ -27,6 +27,12 @@ namespace pretext {
 torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const Preprocessor& preprocessor,
                                const Runtime& runtime, int64_t batch_size = 512);
 
+// A 2-D map of a dataset's frozen features, for the report: the first two principal components
+// of up to `max_points` samples taken evenly through the set. Returns {"method": "pca",
+// "explained": [share of variance of each axis], "points": [[x, y, label], …]}.
+nlohmann::json embedding_map(Encoder& encoder, const DatasetPtr& dataset, const Preprocessor& preprocessor,
+                             const Runtime& runtime, int64_t max_points = 2000);
+
 // Defaults as DINO's k-NN evaluation (Caron et al. 2021): k = 20, τ = 0.07. InstDisc's k = 200
 // smooths over too many neighbours on small-image data: 80.4% vs 84.5% top-1 on one Fashion-MNIST
 // SimCLR checkpoint here.

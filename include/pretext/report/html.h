@@ -4,8 +4,9 @@
 //                   representation health (effective rank, std ratio)
 //   results.json    the label-efficiency table and a chart of the metric against the label budget
 //                   (SSL protocols against from scratch); the confusion matrix of the best protocol
-//                   with the most labels (also read from <run>/eval/results.json, where
-//                   `pretext evaluate` writes by default)
+//                   with the most labels; a map of the test set's embeddings (PCA, coloured by
+//                   class) (also read from <run>/eval/results.json, where `pretext evaluate`
+//                   writes by default)
 //   config.json     the run's configuration; results.json's runtime block: versions, threads,
 //                   precision
 // A part whose file is missing is left out with a note; a run folder with none of them is an error.

@@ -151,6 +151,50 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
   return svg.str();
 }
 
+// The test set's 2-D map (results.json's embedding_2d): one dot per sample, coloured by class.
+std::string scatter_chart(const json& map, const json& class_names) {
+  constexpr double kSide = 480, kMargin = 20, kLegend = 170;
+  const json& points = map["points"];
+  double x_min = std::numeric_limits<double>::infinity(), x_max = -x_min, y_min = x_min, y_max = -x_min;
+  for (const auto& p : points) {
+    x_min = std::min(x_min, p[0].get<double>());
+    x_max = std::max(x_max, p[0].get<double>());
+    y_min = std::min(y_min, p[1].get<double>());
+    y_max = std::max(y_max, p[1].get<double>());
+  }
+  if (!(x_max > x_min) || !(y_max > y_min)) return "";
+  auto px = [&](double x) { return kMargin + (x - x_min) / (x_max - x_min) * (kSide - 2 * kMargin); };
+  auto py = [&](double y) { return kMargin + (1 - (y - y_min) / (y_max - y_min)) * (kSide - 2 * kMargin); };
+  const size_t palette = sizeof(kColours) / sizeof(kColours[0]);
+  const std::vector<std::string> extra{"#999999", "#8C564B", "#BCBD22"};  // classes 8–10
+  auto colour = [&](int64_t label) {
+    if (label < 0) return std::string("#bbbbbb");
+    const auto index = static_cast<size_t>(label) % (palette + extra.size());
+    return index < palette ? std::string(kColours[index]) : extra[index - palette];
+  };
+  const auto explained = map.value("explained", json::array({0.0, 0.0}));
+  std::ostringstream svg;
+  const std::string title = "Test-set embeddings (PCA of the frozen features)";
+  svg << "<figure class=\"chart\" data-chart=\"" << title << "\"><svg viewBox=\"0 0 " << kSide + kLegend << " "
+      << kSide << "\" width=\"" << kSide + kLegend << "\" height=\"" << kSide << "\" role=\"img\" aria-label=\""
+      << title << "\"><rect x=\"" << kMargin << "\" y=\"" << kMargin << "\" width=\"" << kSide - 2 * kMargin
+      << "\" height=\"" << kSide - 2 * kMargin << "\" class=\"frame\"/>";
+  for (const auto& p : points) {
+    svg << "<circle class=\"dot\" cx=\"" << number(px(p[0].get<double>()), 4) << "\" cy=\""
+        << number(py(p[1].get<double>()), 4) << "\" r=\"2.2\" fill=\"" << colour(p[2].get<int64_t>()) << "\"/>";
+  }
+  for (size_t k = 0; k < class_names.size() && k < 20; ++k) {
+    const double y = kMargin + 10 + 17 * static_cast<double>(k);
+    svg << "<circle cx=\"" << kSide + 8 << "\" cy=\"" << y - 4 << "\" r=\"5\" fill=\""
+        << colour(static_cast<int64_t>(k)) << "\"/><text x=\"" << kSide + 18 << "\" y=\"" << y << "\">"
+        << escape(class_names[k].get<std::string>()) << "</text>";
+  }
+  svg << "</svg><figcaption>" << escape(title) << ": " << points.size() << " test samples; the axes hold "
+      << percent(explained[0].get<double>()) << " and " << percent(explained[1].get<double>())
+      << " of the variance.</figcaption></figure>\n";
+  return svg.str();
+}
+
 json read_json_file(const fs::path& path) {
   json value = json::parse(read_file(path), nullptr, false);
   PRETEXT_CHECK(!value.is_discarded(), InputError, path.string(), ": not valid JSON");
@@ -293,6 +337,9 @@ std::string results_section(const json& results) {
       html << "</tr>\n";
     }
     html << "</table>\n";
+  }
+  if (results.contains("embedding_2d") && results["embedding_2d"].is_object()) {
+    html << scatter_chart(results["embedding_2d"], results.value("class_names", json::array()));
   }
   return html.str();
 }
