@@ -77,4 +77,9 @@ expect_error "--precision.*fp8" "$PRETEXT" pretrain --precision fp8 --max-steps 
 expect_error "--protocol.*svm" "$PRETEXT" evaluate --checkpoint good/last.pt --protocol svm --out out7
 expect_error "--on-nonfinite.*ignore" "$PRETEXT" pretrain --limit 64 --on-nonfinite ignore --max-steps 1 --out out7
 no_output out7
+# --version says what a bug report needs.
+"$PRETEXT" --version >version.txt
+for field in "pretext [0-9]" "LibTorch [0-9]+\.[0-9]+" "BLAS /" "precision \(--precision auto\): (fp32|bf16)" "threads: [0-9]"; do
+  grep -Eq "$field" version.txt || fail "--version lacks /$field/: $(cat version.txt)"
+done
 echo "bad_inputs: ok"

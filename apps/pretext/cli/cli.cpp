@@ -1,11 +1,15 @@
 #include "pretext/cli/cli.h"
 
+#include <torch/torch.h>
+
 #include <iostream>
+#include <sstream>
 
 #include "pretext/cli/commands.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext::cli {
 
@@ -231,12 +235,29 @@ void finish_evaluate_flags(EvaluateFlags& flags) {
   flags.few_label.validate();  // bad protocol names and counts fail before any data is read
 }
 
+// `pretext --version`: what a bug report needs — versions, the BLAS actually loaded, the precision
+// `--precision auto` picks on this machine, and the cores.
+std::string version_text() {
+  std::ostringstream out;
+  const bool cuda = torch::cuda::is_available();
+  const std::string blas = loaded_blas_path();
+  out << "pretext " << PRETEXT_VERSION << "\nLibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
+      << TORCH_VERSION_PATCH << (cuda ? ", CUDA (" + std::to_string(torch::cuda::device_count()) + " devices)" : ", CPU")
+      << "\nBLAS " << (blas.empty() ? "unknown" : blas)
+      << (is_reference_blas(blas) ? " (the reference BLAS: about 30x slower; scripts/setup selects OpenBLAS)" : "")
+      << "\nprecision (--precision auto): "
+      << (cuda ? "bf16 autocast on CUDA" : cpu_supports_bf16() ? "bf16 autocast (this CPU has AVX-512 BF16 or AMX)"
+                                                                : "fp32 (this CPU has no bf16 arithmetic)")
+      << "\nthreads: " << usable_cores();
+  return out.str();
+}
+
 int run_cli(int argc, char** argv) {
   prefer_passive_openmp_threads(argv);
   install_stop_handlers();
   CLI::App app{"pretext — self-supervised pretraining on unlabeled data, then transfer with few labels"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("pretext ") + PRETEXT_VERSION);
+  app.set_version_flag("--version", version_text, "pretext, LibTorch and BLAS versions, and the precision used here");
   app.set_config("--config", "", "read flags from a TOML/INI file (keys are the long flag names)");
 
   RuntimeFlags runtime_flags;
