@@ -77,6 +77,11 @@ expect_error "--precision.*fp8" "$PRETEXT" pretrain --precision fp8 --max-steps 
 expect_error "--protocol.*svm" "$PRETEXT" evaluate --checkpoint good/last.pt --protocol svm --out out7
 expect_error "--on-nonfinite.*ignore" "$PRETEXT" pretrain --limit 64 --on-nonfinite ignore --max-steps 1 --out out7
 no_output out7
+# --quiet: no progress lines, the run still done.
+PRETEXT_LOG_LEVEL= "$PRETEXT" pretrain --data fashion-mnist --limit 128 --width 8 --batch-size 32 --max-steps 2 \
+  --quiet --out quiet >quiet.log 2>&1
+[ -f quiet/last.pt ] || fail "--quiet run wrote no checkpoint"
+[ ! -s quiet.log ] || fail "--quiet printed: $(cat quiet.log)"
 # --version says what a bug report needs.
 "$PRETEXT" --version >version.txt
 for field in "pretext [0-9]" "LibTorch [0-9]+\.[0-9]+" "BLAS /" "precision \(--precision auto\): (fp32|bf16)" "threads: [0-9]"; do

@@ -27,6 +27,7 @@ void add_runtime_flags(CLI::App& app, RuntimeFlags& flags) {
   app.add_option("--seed", flags.runtime.seed, "random seed: same seed, same numbers")->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace | debug | info | warn | error | off")
       ->envname("PRETEXT_LOG_LEVEL");
+  app.add_flag("-q,--quiet", flags.quiet, "no progress lines: warnings, errors and results only");
 }
 
 InputOptions EvaluateFlags::evaluation_inputs() {
@@ -205,7 +206,11 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
 }
 
 Runtime start_runtime(const RuntimeFlags& flags) {
-  if (!flags.log_level.empty()) log::set_level(log::parse_level(flags.log_level));
+  if (!flags.log_level.empty()) {
+    log::set_level(log::parse_level(flags.log_level));
+  } else if (flags.quiet) {
+    log::set_level(log::parse_level("warn"));
+  }
   Runtime runtime = init_runtime(flags.runtime);
   log::info("pretext ", PRETEXT_VERSION, " (LibTorch ", TORCH_VERSION, "): ", runtime.describe());
   return runtime;

@@ -17,6 +17,7 @@ namespace pretext::cli {
 struct RuntimeFlags {
   RuntimeOptions runtime;
   std::string log_level;
+  bool quiet = false;  // warnings and errors only (--log-level wins when both are given)
 };
 
 struct PretrainFlags {
