@@ -9,7 +9,10 @@ browser=$(command -v chromium-headless-shell || command -v chromium || true)
 
 "$PRETEXT" pretrain --data fashion-mnist --limit 512 --width 8 --batch-size 64 --epochs 2 --out run >/dev/null
 "$PRETEXT" evaluate --checkpoint run/last.pt --limit 512 --labels-per-class 5 --protocol knn,linear \
-  --out run >/dev/null
+  --out run --json >eval.json
+# --json: stdout is the results document alone.
+[ "$(head -c 1 eval.json)" = "{" ] && [ "$(tail -c 2 eval.json)" = "}" ] || fail "--json printed more than JSON"
+grep -q '"summary"' eval.json && grep -q '"embedding_2d"' eval.json || fail "--json lacks the summary or the map"
 "$PRETEXT" report run | grep -q "report: run/report.html" || fail "pretext report did not name its file"
 expect_error "nowhere" "$PRETEXT" report nowhere
 

@@ -166,6 +166,7 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
     app.add_option("--pooling", flags.pooling, "text encoders: cls | mean, instead of the checkpoint's pooling");
   }
   app.add_option("--test-data", flags.test_data, "test data (default: the test split of --data)");
+  app.add_flag("--json", flags.json, "print the results as JSON on stdout (results.json's document) instead of tables");
   app.add_option("--protocol", flags.few_label.protocols, "knn, linear, finetune, scratch (repeatable)")
       ->delimiter(',')
       ->capture_default_str();

@@ -81,8 +81,13 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
   // classifier that favours the larger class.
   std::string table = "top-1 accuracy\n" + format_results_table(results, flags.few_label.protocols) +
                       "\nmacro-F1\n" + format_results_table(results, flags.few_label.protocols, "macro_f1");
-  write_results(out_dir, results_document(results, flags.few_label.protocols, pool->class_names(), meta), table);
-  std::cout << "\n" << table << "\nresults: " << (out_dir / "results.json").string() << "\n";
+  const nlohmann::json document = results_document(results, flags.few_label.protocols, pool->class_names(), meta);
+  write_results(out_dir, document, table);
+  if (flags.json) {
+    std::cout << document.dump(2) << "\n";
+  } else {
+    std::cout << "\n" << table << "\nresults: " << (out_dir / "results.json").string() << "\n";
+  }
   return results;
 }
 

@@ -40,6 +40,7 @@ struct EvaluateFlags {
   static InputOptions evaluation_inputs();
   std::string out;        // results folder; default: <checkpoint folder>/eval
   std::string pooling;    // text encoders: cls | mean; empty = the checkpoint's
+  bool json = false;      // print results.json's document on stdout instead of the tables
 };
 
 struct TokenizerFlags {

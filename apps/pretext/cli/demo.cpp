@@ -1,6 +1,7 @@
 #include <chrono>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "pretext/cli/commands.h"
@@ -145,10 +146,18 @@ int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_min
   auto results = evaluate_checkpoint(out_dir / "last.pt", flags, out_dir, runtime);
 
   const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60.0;
-  std::cout << "demo finished in " << format_duration(minutes * 60) << " (pretraining "
-            << format_duration(pretrained.train.seconds) << ", " << pretrained.train.steps << " steps, "
-            << pretrained.train.epochs << " epochs); run folder " << out_dir.string() << "\n";
-  std::cout << "report: " << write_html_report(out_dir).string() << "\n";
+  std::ostringstream summary;
+  summary << "demo finished in " << format_duration(minutes * 60) << " (pretraining "
+          << format_duration(pretrained.train.seconds) << ", " << pretrained.train.steps << " steps, "
+          << pretrained.train.epochs << " epochs); run folder " << out_dir.string();
+  const std::string report = "report: " + write_html_report(out_dir).string();
+  // With --json, stdout holds the results document alone.
+  if (flags.json) {
+    log::info(summary.str());
+    log::info(report);
+  } else {
+    std::cout << summary.str() << "\n" << report << "\n";
+  }
   return 0;
 }
 
