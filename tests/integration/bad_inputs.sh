@@ -82,6 +82,11 @@ PRETEXT_LOG_LEVEL= "$PRETEXT" pretrain --data fashion-mnist --limit 128 --width 
   --quiet --out quiet >quiet.log 2>&1
 [ -f quiet/last.pt ] || fail "--quiet run wrote no checkpoint"
 [ ! -s quiet.log ] || fail "--quiet printed: $(cat quiet.log)"
+# --print-config writes the effective settings as a --config file that reads back the same.
+"$PRETEXT" --print-config pretrain --task byol --batch-size 96 --no-online-probe >run.toml
+grep -q '^\[pretrain\]' run.toml && grep -q '^batch-size=96' run.toml && grep -q '^task="byol"' run.toml ||
+  fail "--print-config lacks the given flags: $(head -20 run.toml)"
+"$PRETEXT" --config run.toml --print-config pretrain | diff - run.toml || fail "--print-config does not read back the same"
 # --version says what a bug report needs.
 "$PRETEXT" --version >version.txt
 for field in "pretext [0-9]" "LibTorch [0-9]+\.[0-9]+" "BLAS /" "precision \(--precision auto\): (fp32|bf16)" "threads: [0-9]"; do

@@ -151,7 +151,9 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--knn-every", config.monitor.knn_every_epochs,
                  "monitor: k-NN top-1 on held-out labelled images every N epochs and at the end (0 = off)")
       ->capture_default_str();
-  app.add_flag("!--no-online-probe", config.monitor.online_probe,
+  // A plain flag (not CLI11's negated "!--no-…" form) so that --print-config writes a value that
+  // --config reads back the same way.
+  app.add_flag("--no-online-probe", flags.no_online_probe,
                "monitor: no online linear classifier on the side (it uses the data's labels, never the task)");
 }
 
@@ -220,6 +222,7 @@ Runtime start_runtime(const RuntimeFlags& flags) {
 void finish_pretrain_flags(PretrainFlags& flags) {
   flags.config.task_options = parse_key_values(flags.task_options, "--task-option");
   flags.config.trainer.out_dir = flags.out;
+  if (flags.no_online_probe) flags.config.monitor.online_probe = false;
 }
 
 void finish_evaluate_flags(EvaluateFlags& flags) {
@@ -265,6 +268,9 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text, "pretext, LibTorch and BLAS versions, and the precision used here");
   app.set_config("--config", "", "read flags from a TOML/INI file (keys are the long flag names)");
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "print the effective settings (defaults, --config file and flags merged) as a --config file, and exit");
 
   RuntimeFlags runtime_flags;
   PretrainFlags pretrain_flags;
@@ -324,6 +330,13 @@ int run_cli(int argc, char** argv) {
     return app.exit(error);
   }
 
+  if (print_config) {
+    // The chosen subcommand's section, as `--config FILE` reads it back.
+    for (const auto* sub : app.get_subcommands()) {
+      std::cout << "[" << sub->get_name() << "]\n" << sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
+    }
+    return 0;
+  }
   try {
     if (*list) return run_list();
     if (*inspect) return run_inspect(inspect_path);

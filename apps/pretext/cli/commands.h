@@ -24,6 +24,7 @@ struct PretrainFlags {
   PretrainConfig config;
   std::vector<std::string> task_options;  // key=value
   std::string out = "runs/pretrain";
+  bool no_online_probe = false;
 };
 
 struct EvaluateFlags {
