@@ -119,7 +119,7 @@ expect_error "reads images, but .* is text" "$PRETEXT" pretrain --data corpus/un
   --max-steps 1 --out bad1
 expect_error "holds images, but the checkpoint's encoder reads text" "$PRETEXT" evaluate --checkpoint run/last.pt \
   --data fashion-mnist --limit 100 --out bad2
-mkdir -p binary && head -c 4096 /dev/urandom > binary/blob.txt && printf '\0' >> binary/blob.txt
+mkdir -p binary && printf '\0' > binary/blob.txt && head -c 4096 /dev/urandom >> binary/blob.txt
 expect_error "blob.txt" "$PRETEXT" tokenizer train --data binary --out bad3.model
 [ -e bad3.model ] && fail "a failed tokenizer run left a model file"
 mkdir -p empty && : > empty/nothing.txt

@@ -463,9 +463,17 @@ TEST(TextReaders, BinaryEmptyAndMissingInputsAreErrors) {
   fs::path dir = fresh_dir("bad_inputs");
   write_bytes(dir / "docs" / "a.txt", "Fine text.");
   write_bytes(dir / "docs" / "b.bin", std::string("PK\x03\x04\x00\x00 zip", 10));
-  std::string message = error_message([&] { load_text_corpus((dir / "docs").string(), "train"); });
+  // In a folder a binary file is skipped by default (one counted warning), or is an error.
+  EXPECT_EQ(load_text_corpus((dir / "docs").string(), "train").documents.size(), 1u);
+  TextReadOptions strict;
+  strict.on_bad_file = "fail";
+  std::string message = error_message([&] { load_text_corpus((dir / "docs").string(), "train", strict); });
   EXPECT_CONTAINS(message, (dir / "docs" / "b.bin").string());
   EXPECT_CONTAINS(message, "binary");
+  // Given alone, it is always an error.
+  EXPECT_CONTAINS(error_message([&] { load_text_corpus((dir / "docs" / "b.bin").string(), "train"); }), "binary");
+  strict.on_bad_file = "ignore";
+  EXPECT_THROW(load_text_corpus((dir / "docs").string(), "train", strict), ConfigError);
 
   fs::create_directories(dir / "empty");
   EXPECT_CONTAINS(error_message([&] { load_text_corpus((dir / "empty").string(), "train"); }), "no files in");

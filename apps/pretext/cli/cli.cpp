@@ -58,7 +58,9 @@ void add_tokenizer_flags(CLI::App& app, InputOptions& inputs) {
 void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
   app.add_option("--modality", inputs.modality, "auto | image | text (auto: from the data)")->capture_default_str();
   app.add_option("--on-bad-file", inputs.images.image_folder.on_bad_file,
-                 "image folders: a file that does not decode is skip (left out, counted in one warning) | fail")
+                 "folders: an image that does not decode, or a binary file among text, is skip (left out, counted "
+                 "in one warning) | fail")
+      ->each([&inputs](const std::string& value) { inputs.text.on_bad_file = value; })
       ->capture_default_str();
   add_text_reading_flags(app, inputs);
   app.add_option("--long-documents", inputs.windows.long_documents,

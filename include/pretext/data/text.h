@@ -54,6 +54,9 @@ struct TextReadOptions {
   // question–answer data); required in every record when set. Empty: single texts.
   std::string pair_field;
   std::string invalid_utf8 = "repair";  // repair (U+FFFD, counted in repaired_utf8) | error (InputError)
+  // A binary file inside a folder: "skip" leaves it out with one counted warning; "fail" stops
+  // with an InputError naming it. Not stored in checkpoints (how to read, not what was read).
+  std::string on_bad_file = "skip";
   int64_t limit = 0;                  // keep the first `limit` documents of the split (0 = all)
   SentenceSplitOptions sentences;
 

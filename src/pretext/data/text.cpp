@@ -1078,6 +1078,7 @@ struct Reader {
   TextCorpus& corpus;
   PendingLabels labels;
   int64_t skipped_empty = 0;
+  std::vector<std::string> skipped_binary;  // files of a folder left out (on_bad_file "skip")
 
   bool full() const { return options.limit > 0 && static_cast<int64_t>(corpus.documents.size()) >= options.limit; }
 
@@ -1224,6 +1225,13 @@ struct Reader {
   // One file. `in_folder`: a plain file is one document (else one per blank-line block).
   void read_file(const fs::path& path, Format format, int64_t label, bool in_folder) {
     std::string raw = read_bytes(path);
+    // In a folder of many files, one that is not text is left out and counted (on_bad_file
+    // "skip"); a file given alone is an error.
+    if (in_folder && options.on_bad_file == "skip" &&
+        std::memchr(raw.data(), 0, std::min<size_t>(raw.size(), 1024)) != nullptr) {
+      skipped_binary.push_back(path.string());
+      return;
+    }
     check_not_binary(raw, path);
     std::string_view bytes = strip_bom(raw);
     Format actual = format == Format::automatic ? detect_format(path, bytes) : format;
@@ -1292,7 +1300,22 @@ std::optional<fs::path> split_entry(const fs::path& folder, const std::string& s
 
 // Reads a file or folder (one split of a user's source) into `reader`.
 // `extra_class_names`: class folder names of the other split, so that both splits index alike.
+void read_folder(const fs::path& path, Reader& reader, std::vector<std::string>& class_names,
+                 const std::set<std::string>& extra_class_names);
+
 void read_source(const fs::path& path, Reader& reader, std::vector<std::string>& class_names,
+                 const std::set<std::string>& extra_class_names) {
+  read_folder(path, reader, class_names, extra_class_names);
+  const auto& skipped = reader.skipped_binary;
+  if (!skipped.empty()) {
+    std::string examples;
+    for (size_t i = 0; i < std::min<size_t>(3, skipped.size()); ++i) examples += "\n  " + skipped[i];
+    log::warn(path.string(), ": skipped ", skipped.size(), " binary file(s) (a NUL byte in the first KiB; "
+              "--on-bad-file fail stops instead):", examples, skipped.size() > 3 ? "\n  …" : "");
+  }
+}
+
+void read_folder(const fs::path& path, Reader& reader, std::vector<std::string>& class_names,
                  const std::set<std::string>& extra_class_names) {
   Format format = parse_format(reader.options.format);
   std::error_code error;
@@ -1434,7 +1457,7 @@ TextCorpus load_spam_assassin(const NamedText& known, const std::string& split, 
   TextCorpus corpus;
   corpus.source = known.name;
   corpus.class_names = {"ham", "spam"};
-  Reader reader{options, corpus, {}, 0};
+  Reader reader{options, corpus, {}, 0, {}};
   for (const auto& message : chosen) {
     if (reader.full()) break;
     reader.read_email(package_text(message.file), message.file, message.label);
@@ -1448,7 +1471,7 @@ TextCorpus load_sotu(const NamedText& known, const std::string& split, const Tex
   fs::path data = cache_folder(known);
   TextCorpus corpus;
   corpus.source = known.name;
-  Reader reader{options, corpus, {}, 0};
+  Reader reader{options, corpus, {}, 0, {}};
   for (const auto& file : group_files(data)) {  // <year>_<name>_<party>: oldest first
     if (reader.full()) break;
     reader.read_plain(package_text(file), file, -1, false);
@@ -1460,6 +1483,8 @@ void check_options(const TextReadOptions& options) {
   parse_format(options.format);
   PRETEXT_CHECK(options.invalid_utf8 == "repair" || options.invalid_utf8 == "error", ConfigError,
                 "invalid_utf8 must be 'repair' or 'error', got '", options.invalid_utf8, "'");
+  PRETEXT_CHECK(options.on_bad_file == "skip" || options.on_bad_file == "fail", ConfigError,
+                "--on-bad-file must be skip or fail, got '", options.on_bad_file, "'");
   PRETEXT_CHECK(!options.text_field.empty(), ConfigError, "text_field must not be empty");
   PRETEXT_CHECK(!options.label_field.empty(), ConfigError, "label_field must not be empty");
   PRETEXT_CHECK(options.pair_field.empty() || options.pair_field != options.text_field, ConfigError,
@@ -1493,7 +1518,7 @@ TextCorpus load_path(const fs::path& path, const std::string& split, const TextR
 
   TextCorpus corpus;
   corpus.source = path.string();
-  Reader reader{options, corpus, {}, 0};
+  Reader reader{options, corpus, {}, 0, {}};
   std::set<std::string> other_classes;
   if (other_split && fs::is_directory(*other_split, error)) {
     for (const auto& folder : class_folders_of(*other_split)) other_classes.insert(folder.filename().string());
