@@ -87,6 +87,11 @@ PRETEXT_LOG_LEVEL= "$PRETEXT" pretrain --data fashion-mnist --limit 128 --width 
 grep -q '^\[pretrain\]' run.toml && grep -q '^batch-size=96' run.toml && grep -q '^task="byol"' run.toml ||
   fail "--print-config lacks the given flags: $(head -20 run.toml)"
 "$PRETEXT" --config run.toml --print-config pretrain | diff - run.toml || fail "--print-config does not read back the same"
+# Every command's --help ends with examples.
+for command in demo pretrain evaluate report inspect "tokenizer train"; do
+  # shellcheck disable=SC2086
+  "$PRETEXT" $command --help | grep -q "^Example" || fail "pretext $command --help has no examples"
+done
 # --version says what a bug report needs.
 "$PRETEXT" --version >version.txt
 for field in "pretext [0-9]" "LibTorch [0-9]+\.[0-9]+" "BLAS /" "precision \(--precision auto\): (fp32|bf16)" "threads: [0-9]"; do

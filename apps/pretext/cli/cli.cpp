@@ -326,6 +326,27 @@ int run_cli(int argc, char** argv) {
   add_tokenizer_flags(*tokenizer_train, tokenizer_flags.inputs);
   tokenizer_train->add_option("--out", tokenizer_flags.out, "the model file to write")->capture_default_str();
 
+  // Examples at the end of each command's --help.
+  demo->footer(
+      "\nExamples:\n"
+      "  pretext demo                               Fashion-MNIST, SimCLR, 15 minutes\n"
+      "  pretext demo --modality text               BERT on SpamAssassin, then spam/ham with 1%/10%/all labels\n"
+      "  pretext demo --budget-minutes 5 --out runs/quick");
+  pretrain->footer(
+      "\nExamples:\n"
+      "  pretext pretrain --task simclr --budget-minutes 10 --out runs/simclr\n"
+      "  pretext pretrain --task byol --encoder resnet18 --epochs 100 --data path/to/images --out runs/byol\n"
+      "  pretext pretrain --task mlm --data corpus/ --max-length 64 --out runs/bert\n"
+      "  pretext pretrain --out runs/simclr --resume   (continue a stopped run)");
+  evaluate->footer(
+      "\nExamples:\n"
+      "  pretext evaluate --checkpoint runs/simclr/last.pt --labels-per-class 10,100 --all-labels\n"
+      "  pretext evaluate --checkpoint runs/bert/last.pt --data labelled/ --label-fraction 0.01 --protocol knn,finetune\n"
+      "  pretext evaluate --checkpoint runs/simclr/best.pt --json > results.json");
+  report->footer("\nExample:\n  pretext report runs/demo   (then open runs/demo/report.html)");
+  inspect->footer("\nExample:\n  pretext inspect runs/simclr/last.pt");
+  tokenizer_train->footer("\nExample:\n  pretext tokenizer train --data corpus/ --vocab-size 8000 --out corpus.model");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
