@@ -50,7 +50,7 @@ cp -r alone full
 status=0
 (ulimit -f 300 && "$PRETEXT" "${base[@]}" --epochs 5 --out full --resume >/dev/null 2>full.log) || status=$?
 [ "$status" -eq 2 ] || fail "expected exit status 2 when the checkpoint cannot be written, got $status: $(cat full.log)"
-grep -Eq "cannot write full/last.pt: File too large \(at step 80\); the previous checkpoint full/last.pt is unchanged" \
+grep -Eq "cannot write full/last.pt: File too large \(at step 80\); the last good checkpoint, full/last.pt, is unchanged" \
   full.log || fail "unclear message when the checkpoint cannot be written: $(cat full.log)"
 [ "$(crc full/last.pt)" = "$expected" ] || fail "the previous checkpoint changed"
 [ -z "$(ls full | grep tmp)" ] || fail "a temporary file was left behind: $(ls full)"

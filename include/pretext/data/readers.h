@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pretext/data/dataset.h"
 
@@ -34,6 +35,11 @@ struct ImageFolderOptions {
 // Throws InputError when no image decodes, or (on_bad_file "fail") naming the first that does not.
 std::shared_ptr<ImageDataset> read_image_folder(const std::filesystem::path& folder,
                                                 const ImageFolderOptions& options = {});
+
+// --on-bad-file skip: one warning for the files of `folder` left out — how many, `what` they
+// were, and the first three (`skipped`: a path or reason each). Nothing when `skipped` is empty.
+void warn_skipped_files(const std::filesystem::path& folder, const std::vector<std::string>& skipped,
+                        const std::string& what);
 
 // CIFAR-10 (data_batch_1..5.bin / test_batch.bin) or CIFAR-100 (train.bin / test.bin, fine
 // labels) binary version, from the folder holding those files; split is "train" or "test".

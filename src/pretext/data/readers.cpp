@@ -277,15 +277,9 @@ std::shared_ptr<ImageDataset> read_image_folder(const fs::path& folder, const Im
     kept_labels.push_back(label);
     any_color = any_color || !decoded.back().grayscale;
   }
-  if (!bad.empty()) {
-    PRETEXT_CHECK(!decoded.empty(), InputError, "no image in ", folder.string(), " could be decoded (", bad.size(),
-                  " files), e.g. ", bad.front());
-    std::string examples;
-    for (size_t i = 0; i < std::min<size_t>(3, bad.size()); ++i) examples += "\n  " + bad[i];
-    log::warn(folder.string(), ": skipped ", bad.size(), " of ", files.size(),
-              " files that could not be decoded (--on-bad-file fail stops instead):", examples,
-              bad.size() > 3 ? "\n  …" : "");
-  }
+  PRETEXT_CHECK(bad.empty() || !decoded.empty(), InputError, "no image in ", folder.string(), " could be decoded (",
+                bad.size(), " files), e.g. ", bad.empty() ? "" : bad.front());
+  warn_skipped_files(folder, bad, "of " + std::to_string(files.size()) + " files that could not be decoded");
   int64_t channels = options.channels != 0 ? options.channels : (any_color ? 3 : 1);
   torch::Tensor images = torch::empty({static_cast<int64_t>(decoded.size()), height, width, channels}, torch::kUInt8);
   torch::Tensor labels = torch::tensor(kept_labels, torch::kInt64);
@@ -297,6 +291,14 @@ std::shared_ptr<ImageDataset> read_image_folder(const fs::path& folder, const Im
   log::debug("read ", decoded.size(), " images (", height, "x", width, "x", channels, ", ", class_names.size(),
              " classes) from ", folder.string());
   return std::make_shared<ImageDataset>(images, labels, std::move(class_names), folder.string());
+}
+
+void warn_skipped_files(const fs::path& folder, const std::vector<std::string>& skipped, const std::string& what) {
+  if (skipped.empty()) return;
+  std::string examples;
+  for (size_t i = 0; i < std::min<size_t>(3, skipped.size()); ++i) examples += "\n  " + skipped[i];
+  log::warn(folder.string(), ": skipped ", skipped.size(), " ", what, " (--on-bad-file fail stops instead):", examples,
+            skipped.size() > 3 ? "\n  …" : "");
 }
 
 std::shared_ptr<ImageDataset> read_cifar(const fs::path& folder, const std::string& split) {

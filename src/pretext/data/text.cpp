@@ -21,6 +21,7 @@
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
+#include "pretext/data/readers.h"
 
 namespace pretext {
 namespace fs = std::filesystem;
@@ -962,8 +963,13 @@ std::string read_bytes(const fs::path& path) {
   return bytes;
 }
 
+// A NUL byte in the first KiB: binary (or UTF-16), not text this reader takes.
+bool looks_binary(std::string_view bytes) {
+  return std::memchr(bytes.data(), 0, std::min<size_t>(bytes.size(), 1024)) != nullptr;
+}
+
 void check_not_binary(std::string_view bytes, const fs::path& path) {
-  PRETEXT_CHECK(std::memchr(bytes.data(), 0, std::min<size_t>(bytes.size(), 1024)) == nullptr, InputError,
+  PRETEXT_CHECK(!looks_binary(bytes), InputError,
                 path.string(), ": a NUL byte in the first KiB; this is a binary file (or UTF-16 text: convert it to UTF-8)");
 }
 
@@ -1227,8 +1233,7 @@ struct Reader {
     std::string raw = read_bytes(path);
     // In a folder of many files, one that is not text is left out and counted (on_bad_file
     // "skip"); a file given alone is an error.
-    if (in_folder && options.on_bad_file == "skip" &&
-        std::memchr(raw.data(), 0, std::min<size_t>(raw.size(), 1024)) != nullptr) {
+    if (in_folder && options.on_bad_file == "skip" && looks_binary(raw)) {
       skipped_binary.push_back(path.string());
       return;
     }
@@ -1258,7 +1263,7 @@ void scan_label_names(const fs::path& path, const TextReadOptions& options, std:
   for (const auto& file : files) {
     std::string raw = read_bytes(file);
     std::string_view bytes = strip_bom(raw);
-    if (std::memchr(bytes.data(), 0, std::min<size_t>(bytes.size(), 1024)) != nullptr) continue;
+    if (looks_binary(bytes)) continue;
     if ((format == Format::automatic ? detect_format(file, bytes) : format) != Format::jsonl) continue;
     size_t pos = 0;
     while (pos < bytes.size()) {
@@ -1306,13 +1311,7 @@ void read_folder(const fs::path& path, Reader& reader, std::vector<std::string>&
 void read_source(const fs::path& path, Reader& reader, std::vector<std::string>& class_names,
                  const std::set<std::string>& extra_class_names) {
   read_folder(path, reader, class_names, extra_class_names);
-  const auto& skipped = reader.skipped_binary;
-  if (!skipped.empty()) {
-    std::string examples;
-    for (size_t i = 0; i < std::min<size_t>(3, skipped.size()); ++i) examples += "\n  " + skipped[i];
-    log::warn(path.string(), ": skipped ", skipped.size(), " binary file(s) (a NUL byte in the first KiB; "
-              "--on-bad-file fail stops instead):", examples, skipped.size() > 3 ? "\n  …" : "");
-  }
+  warn_skipped_files(path, reader.skipped_binary, "binary file(s) (a NUL byte in the first KiB)");
 }
 
 void read_folder(const fs::path& path, Reader& reader, std::vector<std::string>& class_names,

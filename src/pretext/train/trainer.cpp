@@ -234,6 +234,12 @@ TrainResult Trainer::fit() {
   int64_t epoch_loss_count = 0;
   int64_t consecutive_skips = 0;
 
+  // What a failed run leaves: the checkpoint on disk is the last one written whole.
+  auto kept_checkpoint = [&] {
+    return std::filesystem::exists(checkpoint_path)
+               ? "the last good checkpoint, " + checkpoint_path.string() + ", is unchanged"
+               : std::string("no checkpoint was written yet");
+  };
   auto last_save = Clock::now();
   auto save = [&](bool finished, double knn_top1) {
     state.step = step;
@@ -244,10 +250,7 @@ TrainResult Trainer::fit() {
     try {
       save_checkpoint(checkpoint_path, *task_, &optimizer, state);
     } catch (const IoError& error) {
-      throw IoError(std::string(error.what()) + " (at step " + std::to_string(step) + "); " +
-                    (std::filesystem::exists(checkpoint_path) ? "the previous checkpoint " + checkpoint_path.string() +
-                                                                    " is unchanged"
-                                                              : std::string("no checkpoint was written")));
+      throw IoError(std::string(error.what()) + " (at step " + std::to_string(step) + "); " + kept_checkpoint());
     }
     last_save = Clock::now();
     // Copies are hard links to the file just written: last.pt's next write renames a new file
@@ -291,15 +294,11 @@ TrainResult Trainer::fit() {
         ++consecutive_skips;
         const std::string where = nonfinite + " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + ")";
         if (options_.on_nonfinite == "stop" || consecutive_skips >= options_.max_consecutive_skips) {
-          std::string kept = std::filesystem::exists(checkpoint_path)
-                                 ? "the last good checkpoint is " + checkpoint_path.string()
-                                 : std::string("no checkpoint was written yet");
           const std::string run_of = options_.on_nonfinite == "skip"
                                          ? " (" + std::to_string(consecutive_skips) + " steps in a row)" : "";
-          throw TrainingError(where + run_of + "; " + kept + ". Try a lower --lr/--base-lr, --clip-grad-norm 1.0" +
+          throw TrainingError(where + run_of + "; " + kept_checkpoint() + ". Try a lower --lr/--base-lr, --clip-grad-norm 1.0" +
                               (options_.on_nonfinite == "stop" ? ", or --on-nonfinite skip." : "."));
         }
-        optimizer.zero_grad();
         ++state.skipped_steps;
         state.lr_scale *= 0.5;
         log::warn(where, ": step skipped, learning rate halved (", state.skipped_steps, " skipped so far)");
