@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <string>
 
+#include "pretext/core/process_group.h"
+
 namespace pretext {
 
 struct RuntimeOptions {
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "auto";  // auto | fp32 | bf16
-  int threads = 0;                 // 0 = the cores this process may use
+  int threads = 0;                 // 0 = the cores this process may use, shared among LOCAL_WORLD_SIZE ranks
   uint64_t seed = 0;
 };
 
@@ -25,6 +27,8 @@ struct Runtime {
   int threads = 1;
   uint64_t seed = 0;
   std::string blas;  // the BLAS library torch loaded (a path), empty when unknown
+  // The data-parallel ranks of this run (train/distributed.h connects them); one by default.
+  ProcessGroupPtr group = single_process_group();
   std::string describe() const;
 };
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pretext/augment/image.h"
+#include "pretext/core/process_group.h"
 #include "pretext/core/registry.h"
 #include "pretext/data/batch.h"
 #include "pretext/models/encoder.h"
@@ -40,6 +41,9 @@ struct TaskContext {
   std::vector<double> std;
   torch::Device device = torch::kCPU;
   uint64_t seed = 0;
+  // The data-parallel ranks: a task whose loss compares samples (negatives, batch statistics)
+  // computes it over the global batch with all_gather_with_grad (core/process_group.h).
+  ProcessGroupPtr group = single_process_group();
 };
 
 class PretextTask : public torch::nn::Module {
@@ -70,13 +74,20 @@ class PretextTask : public torch::nn::Module {
   virtual nlohmann::json options_json() const = 0;
 
   torch::Generator& generator() { return generator_; }
+  // The data-parallel ranks this task trains with (make_task sets them from TaskContext::group).
+  const ProcessGroupPtr& process_group() const { return group_; }
+  void set_process_group(ProcessGroupPtr group) { group_ = std::move(group); }
 
  protected:
   // Moves an image tensor to channels-last when the encoder prefers it.
   torch::Tensor prepare_for_encoder(const torch::Tensor& x) const;
+  // Every rank's rows of `x` in rank order, with gradient: a loss computed on the result is the
+  // loss of the global batch (negatives, batch statistics). `x` itself with one rank.
+  torch::Tensor gather_global(const torch::Tensor& x) const { return all_gather_with_grad(x, group_); }
 
  private:
   torch::Generator generator_;
+  ProcessGroupPtr group_ = single_process_group();
 };
 
 // Fills what the task's augmentation options leave open from the context — output size = the

@@ -35,6 +35,11 @@ struct CheckpointState {
   int64_t skipped_steps = 0;
   double lr_scale = 1.0;
   double best_knn_top1 = -1;  // the monitor's best k-NN top-1 so far (best.pt's); -1 = none yet
+  // The data-parallel ranks that wrote it, and the batches taken in the epoch in progress (-1 in
+  // checkpoints written before: step - epoch × steps per epoch), so that --resume with another
+  // world size can convert its steps.
+  int64_t world_size = 1;
+  int64_t epoch_step = -1;
 };
 
 // Throws IoError when the file cannot be written.

@@ -61,6 +61,8 @@ struct TrainResult {
   int64_t collapsed_steps = 0;  // logged steps whose representation looked collapsed
   int64_t skipped_steps = 0;    // --on-nonfinite skip: updates dropped for a NaN/Inf (whole run)
   double peak_memory_mib = 0;   // the process's peak resident memory at the end
+  int64_t world_size = 1;        // data-parallel ranks (images_per_second counts all of them)
+  double communication_seconds = 0;  // this rank's wait for gradient all-reduces after backward
 };
 
 class Trainer {

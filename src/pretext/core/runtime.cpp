@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <csignal>
@@ -117,6 +118,9 @@ std::string Runtime::describe() const {
   out << "device " << device.str() << ", precision " << (bf16 ? "bf16 autocast" : "fp32") << ", "
       << threads << " thread" << (threads == 1 ? "" : "s") << ", seed " << seed;
   if (!blas.empty()) out << ", BLAS " << blas;
+  if (group && group->world_size() > 1) {
+    out << ", rank " << group->rank() << " of " << group->world_size() << " (" << group->backend() << ")";
+  }
   return out.str();
 }
 
@@ -124,7 +128,10 @@ Runtime init_runtime(const RuntimeOptions& options) {
   Runtime runtime;
   runtime.seed = options.seed;
   PRETEXT_CHECK(options.threads >= 0, ConfigError, "--threads must be >= 0, got ", options.threads);
-  runtime.threads = options.threads > 0 ? options.threads : usable_cores();
+  // Ranks started together on one machine (torchrun, `pretext launch`) share its cores.
+  int local_ranks = 1;
+  if (const char* local = std::getenv("LOCAL_WORLD_SIZE")) local_ranks = std::max(1, std::atoi(local));
+  runtime.threads = options.threads > 0 ? options.threads : std::max(1, usable_cores() / local_ranks);
   torch::set_num_threads(runtime.threads);
 
   const std::string& device = options.device;

@@ -100,7 +100,8 @@ PretextTask::Output BarlowTwinsTask::step(const Batch& batch) {
   auto h2 = encoder_->forward(prepare_for_encoder(augment2_(batch.input, generator())));
   auto z1 = projector_->forward(h1);
   auto z2 = projector_->forward(h2);
-  auto terms = barlow_twins_loss(z1, z2, options_.redundancy_weight, options_.loss_scale);
+  // The cross-correlation over the global batch (every rank's samples).
+  auto terms = barlow_twins_loss(gather_global(z1), gather_global(z2), options_.redundancy_weight, options_.loss_scale);
   return {terms.loss,
           {{"on_diagonal", terms.on_diagonal.item<double>()}, {"off_diagonal", terms.off_diagonal.item<double>()}},
           h1.detach(),

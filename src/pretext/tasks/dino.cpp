@@ -238,7 +238,8 @@ PretextTask::Output DINOTask::step(const Batch& batch) {
   std::vector<torch::Tensor> teacher = teacher_out.chunk(global_crops, 0);
   auto [loss, entropy] =
       dino_loss(student, teacher, centre_, options_.student_temperature, teacher_temperature);
-  pending_centre_ = teacher_out.detach().to(torch::kFloat32).mean(0);
+  // The centre follows the global batch's mean teacher output (all-reduced, as in DINO).
+  pending_centre_ = all_reduce_mean(teacher_out.detach().to(torch::kFloat32).mean(0), *process_group());
 
   h_global = h_global.detach();
   Output output{loss,

@@ -70,7 +70,9 @@ PretextTask::Output SimCLRTask::step(const Batch& batch) {
   auto views = torch::cat({augment_(batch.input, generator()), augment_(batch.input, generator())}, 0);
   auto h = encoder_->forward(prepare_for_encoder(views));
   auto z = projector_->forward(h);
-  auto [loss, accuracy] = nt_xent_loss(z.slice(0, 0, size), z.slice(0, size), options_.temperature);
+  // Negatives from every rank: the loss of the global batch, as on one process.
+  auto [loss, accuracy] =
+      nt_xent_loss(gather_global(z.slice(0, 0, size)), gather_global(z.slice(0, size)), options_.temperature);
   h = h.detach();
   return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size),
           z.slice(0, 0, size).detach()};

@@ -117,6 +117,7 @@ Registry<TaskFactory>& task_registry() {
 TaskPtr make_task(const std::string& name, const TaskContext& context) {
   const auto& entry = task_registry().get(name);
   TaskPtr task = entry.factory(context);
+  task->set_process_group(context.group);
   task->to(context.device);
   return task;
 }

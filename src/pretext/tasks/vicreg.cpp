@@ -101,7 +101,8 @@ PretextTask::Output VICRegTask::step(const Batch& batch) {
   auto h2 = encoder_->forward(prepare_for_encoder(augment2_(batch.input, generator())));
   auto z1 = projector_->forward(h1);
   auto z2 = projector_->forward(h2);
-  auto terms = vicreg_loss(z1, z2, options_);
+  // Variance and covariance over the global batch (every rank's samples).
+  auto terms = vicreg_loss(gather_global(z1), gather_global(z2), options_);
   return {terms.loss,
           {{"invariance", terms.invariance.item<double>()},
            {"variance", terms.variance.item<double>()},

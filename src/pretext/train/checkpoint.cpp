@@ -92,7 +92,9 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   state.epoch = values[1].item<int64_t>();
   state.total_steps = values[2].item<int64_t>();
   state.finished = finished.toBool();
-  c10::IValue skipped, lr_scale, best;
+  c10::IValue skipped, lr_scale, best, world_size, epoch_step;
+  if (archive.try_read("world_size", world_size)) state.world_size = world_size.toInt();
+  if (archive.try_read("epoch_step", epoch_step)) state.epoch_step = epoch_step.toInt();
   if (archive.try_read("best_knn_top1", best)) state.best_knn_top1 = best.toDouble();
   if (archive.try_read("skipped_steps", skipped)) state.skipped_steps = skipped.toInt();
   if (archive.try_read("lr_scale", lr_scale)) state.lr_scale = lr_scale.toDouble();
@@ -156,6 +158,8 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   archive.write("skipped_steps", c10::IValue(state.skipped_steps));
   archive.write("lr_scale", c10::IValue(state.lr_scale));
   archive.write("best_knn_top1", c10::IValue(state.best_knn_top1));
+  archive.write("world_size", c10::IValue(state.world_size));
+  archive.write("epoch_step", c10::IValue(state.epoch_step));
   if (!state.assets.empty()) {
     nlohmann::json names = nlohmann::json::array();
     for (const auto& [name, bytes] : state.assets) {

@@ -53,6 +53,7 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   context.std = inputs.normalization.std;
   context.device = runtime.device;
   context.seed = config.seed;
+  context.group = runtime.group;
   TaskPtr task = make_task(config.task, context);
   const bool text_encoder = dynamic_cast<const TokenEncoder*>(task->encoder().get()) != nullptr;
   PRETEXT_CHECK(text_encoder == (inputs.modality == "text"), ConfigError, "--encoder ", context.encoder.name,
@@ -65,6 +66,8 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   loader_options.seed = config.seed;
   loader_options.prefetch = config.prefetch;
   loader_options.drop_last = true;
+  loader_options.rank = runtime.group->rank();
+  loader_options.world_size = runtime.group->world_size();
   // The loader keeps the labels (when there are any) for the online classifier; the Trainer
   // withholds them from the task.
   const bool labelled = train->num_classes() >= 2;
@@ -95,6 +98,7 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
                    {"encoder", context.encoder.to_json()},
                    {"data", train->source()},
                    {"batch_size", config.batch_size},
+                   {"world_size", runtime.group->world_size()},
                    {"seed", config.seed},
                    {"pretext_version", PRETEXT_VERSION}};
   result.config.update(inputs.config);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iomanip>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "pretext/core/log.h"
 #include "pretext/data/text_batch.h"
 #include "pretext/train/checkpoint.h"
+#include "pretext/train/distributed.h"
 
 namespace pretext {
 namespace {
@@ -148,6 +150,12 @@ TrainResult Trainer::fit() {
   const std::filesystem::path checkpoint_path = options_.out_dir / "last.pt";
   const int64_t per_epoch = loader_.batches_per_epoch();
   const int64_t batch_size = loader_.samples_per_epoch() / std::max<int64_t>(1, per_epoch);
+  // Data-parallel: every rank runs this loop on its shard; rank 0 ("lead") alone writes files and
+  // progress lines. Decisions that depend on a rank's own view (a NaN loss, a signal, the clock)
+  // are agreed through a collective, so that all ranks take the same steps.
+  const ProcessGroupPtr group = runtime_.group ? runtime_.group : single_process_group();
+  const int64_t world = group->world_size();
+  const bool lead = group->rank() == 0;
   std::vector<std::pair<std::string, torch::Tensor>> named;
   // Momentum targets (MoCo's key encoder, BYOL's target, DINO's teacher) are parameters that
   // do not require gradients: they follow the online network in after_update(), not the optimizer.
@@ -158,7 +166,7 @@ TrainResult Trainer::fit() {
   for (const auto& item : named) parameters.push_back(item.second);
 
   Schedule schedule;
-  schedule.peak_lr = options_.optimizer.peak_lr(batch_size);
+  schedule.peak_lr = options_.optimizer.peak_lr(batch_size * world);  // the global batch
   schedule.final_fraction = options_.final_lr_fraction;
   Optimizer optimizer(named, options_.optimizer, schedule.peak_lr);
 
@@ -166,6 +174,7 @@ TrainResult Trainer::fit() {
   state.config = config_;
   state.config["train"] = options_.to_json();
   state.assets = assets_;
+  state.world_size = world;
   if (options_.resume) {
     PRETEXT_CHECK(std::filesystem::exists(checkpoint_path), InputError, "--resume: no checkpoint at ",
                   checkpoint_path.string());
@@ -185,6 +194,16 @@ TrainResult Trainer::fit() {
     state.skipped_steps = saved.skipped_steps;
     state.lr_scale = saved.lr_scale;
     state.best_knn_top1 = saved.best_knn_top1;
+    state.epoch_step = saved.epoch_step >= 0 ? saved.epoch_step : std::max<int64_t>(0, saved.step - saved.epoch * per_epoch);
+    if (saved.world_size != world) {
+      // Another world size: the same samples seen, counted in this run's (larger or smaller) steps.
+      const double scale = static_cast<double>(saved.world_size) / static_cast<double>(world);
+      state.step = std::llround(saved.step * scale);
+      state.total_steps = std::llround(saved.total_steps * scale);
+      state.epoch_step = std::min<int64_t>(per_epoch, static_cast<int64_t>(state.epoch_step * scale));
+      log::info("resuming a ", saved.world_size, "-rank run on ", world, " rank(s): step ", saved.step, " → ",
+                state.step, ", planned ", saved.total_steps, " → ", state.total_steps);
+    }
     // An explicit length wins over the saved plan, so that `--resume --epochs 20` extends a
     // finished 10-epoch run; a budget-planned run keeps the length it planned.
     const int64_t requested = options_.epochs > 0 || options_.budget_minutes == 0 ? plan_total_steps(0, 0) : 0;
@@ -203,10 +222,25 @@ TrainResult Trainer::fit() {
   schedule.total_steps = std::max<int64_t>(1, total_steps);
   schedule.warmup_steps = total_steps > 0 ? warmup_for(total_steps) : 10 * per_epoch;
 
+  // Every rank starts from rank 0's weights (and buffers: queues, running statistics), and draws
+  // its own augmentations.
+  broadcast_module(*task_, *group);
+  if (!lead) {
+    task_->generator().set_current_seed(config_.value("seed", uint64_t{0}) + 0x9E3779B97F4A7C15ULL * group->rank() +
+                                        static_cast<uint64_t>(state.step));
+  }
+  GradientReducer reducer(parameters, group);
+
   // Written only once the run is known to be sound (a resumed checkpoint fits), so that a
   // refused run leaves the folder as it was.
-  write_file_atomic(options_.out_dir / "config.json", state.config.dump(2) + "\n");
-  JsonLinesWriter metrics(options_.out_dir / "metrics.jsonl", options_.resume);
+  std::optional<JsonLinesWriter> metrics_file;
+  if (lead) {
+    write_file_atomic(options_.out_dir / "config.json", state.config.dump(2) + "\n");
+    metrics_file.emplace(options_.out_dir / "metrics.jsonl", options_.resume);
+  }
+  auto write_metrics = [&](const nlohmann::json& record) {
+    if (metrics_file) metrics_file->write(record);
+  };
   TrainResult result;
   result.checkpoint = checkpoint_path;
   if (state.finished) {
@@ -216,8 +250,8 @@ TrainResult Trainer::fit() {
     return result;
   }
 
-  log::info("pretraining: task ", config_.value("task", "?"), ", ", loader_.dataset().size(), " samples, batch ",
-            batch_size, ", ", per_epoch, " steps/epoch, optimizer ", options_.optimizer.name, " peak lr ",
+  if (lead) log::info("pretraining: task ", config_.value("task", "?"), ", ", loader_.dataset().size(), " samples, batch ",
+            batch_size * world, world > 1 ? " (" + std::to_string(world) + " ranks × " + std::to_string(batch_size) + ")" : std::string(), ", ", per_epoch, " steps/epoch, optimizer ", options_.optimizer.name, " peak lr ",
             schedule.peak_lr, ", ", runtime_.describe());
 
   task_->train();
@@ -241,8 +275,11 @@ TrainResult Trainer::fit() {
                : std::string("no checkpoint was written yet");
   };
   auto last_save = Clock::now();
+  int64_t epoch_step = 0;  // batches taken in the epoch in progress
   auto save = [&](bool finished, double knn_top1) {
+    if (!lead) return;
     state.step = step;
+    state.epoch_step = epoch_step >= per_epoch ? 0 : epoch_step;  // a finished epoch: the next starts at 0
     state.total_steps = total_steps;
     state.finished = finished;
     const bool best = knn_top1 > state.best_knn_top1;
@@ -262,8 +299,12 @@ TrainResult Trainer::fit() {
     }
   };
 
+  // A resumed run starts inside its epoch; the epochs after it start at their beginning.
+  int64_t resume_skip = std::clamp<int64_t>(state.epoch_step, 0, per_epoch);
   for (int64_t epoch = state.epoch; !stop; ++epoch) {
-    const int64_t skip = std::max<int64_t>(0, step - epoch * per_epoch);
+    const int64_t skip = resume_skip;
+    resume_skip = 0;
+    epoch_step = skip;
     loader_.start_epoch(epoch, skip);
     epoch_loss_sum = 0;
     epoch_loss_count = 0;
@@ -278,7 +319,19 @@ TrainResult Trainer::fit() {
         AutocastGuard autocast(runtime_.device, runtime_.bf16);
         output = task_->step(on_device);
       }
-      const double loss = output.loss.item<double>();
+      double loss = output.loss.item<double>();
+      const double elapsed_before = seconds_since(start);
+      bool signal_stop = stop_requested();
+      bool budget_stop = options_.budget_minutes > 0 && elapsed_before > options_.budget_minutes * 60.0 * 1.02;
+      if (world > 1) {
+        // One small all-reduce: the mean loss (a NaN anywhere makes it NaN everywhere, so every
+        // rank skips the same step) and any rank's wish to stop.
+        torch::Tensor agreed = torch::tensor({loss, signal_stop ? 1.0 : 0.0, budget_stop ? 1.0 : 0.0}, torch::kDouble);
+        group->all_reduce_sum(agreed);
+        loss = agreed[0].item<double>() / static_cast<double>(world);
+        signal_stop = agreed[1].item<double>() > 0;
+        budget_stop = agreed[2].item<double>() > 0;
+      }
       // A NaN/Inf in the loss, or in the gradients of a finite loss, gets no update.
       std::string nonfinite;
       double grad_norm = 0;
@@ -286,7 +339,9 @@ TrainResult Trainer::fit() {
       if (!std::isfinite(loss)) {
         nonfinite = "the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite");
       } else {
+        reducer.prepare();
         output.loss.backward();
+        reducer.finish();
         grad_norm = clip_grad_norm(parameters, options_.clip_grad_norm);
         if (!std::isfinite(grad_norm)) nonfinite = "the gradients became " + std::string(std::isnan(grad_norm) ? "NaN" : "infinite");
       }
@@ -308,8 +363,9 @@ TrainResult Trainer::fit() {
         optimizer.step();
       }
       ++step;
-      images += batch->size();
-      if (batch->input.scalar_type() == torch::kLong) tokens += batch->input.ne(text::kPad).sum().item<int64_t>();
+      ++epoch_step;
+      images += batch->size() * world;
+      if (batch->input.scalar_type() == torch::kLong) tokens += batch->input.ne(text::kPad).sum().item<int64_t>() * world;
       if (nonfinite.empty()) {
         epoch_loss_sum += loss;
         ++epoch_loss_count;
@@ -326,10 +382,15 @@ TrainResult Trainer::fit() {
         if (replan) {
           const double per_step = (seconds_since(start) - calibration_start) / (taken - kCalibrationSkip);
           total_steps = std::max(step + 1, step + plan_total_steps(per_step, seconds_since(start)));
+          if (world > 1) {  // rank 0's plan, so that every rank stops at the same step
+            torch::Tensor planned = torch::tensor({total_steps}, torch::kLong);
+            group->broadcast(planned, 0);
+            total_steps = planned.item<int64_t>();
+          }
           state.total_steps = total_steps;
           schedule.total_steps = total_steps;
           schedule.warmup_steps = warmup_for(total_steps);
-          if (taken <= kReplanAt[2]) log::info("budget ", options_.budget_minutes, " min at ", std::fixed, std::setprecision(0), per_step * 1000,
+          if (taken <= kReplanAt[2] && lead) log::info("budget ", options_.budget_minutes, " min at ", std::fixed, std::setprecision(0), per_step * 1000,
                     " ms/step → ", total_steps, " steps (", std::setprecision(1),
                     static_cast<double>(total_steps) / per_epoch, " epochs)");
         }
@@ -349,10 +410,10 @@ TrainResult Trainer::fit() {
         if (options_.on_nonfinite == "skip") record["skipped_steps"] = state.skipped_steps;
         for (const auto& [name, value] : output.stats) record[name] = value;
         for (const auto& [name, value] : monitored) record[name] = value;
-        metrics.write(record);
+        write_metrics(record);
       }
-      if (std::chrono::duration<double>(Clock::now() - last_progress).count() >= options_.progress_seconds ||
-          step == first_step + 1) {
+      if (lead && (std::chrono::duration<double>(Clock::now() - last_progress).count() >= options_.progress_seconds ||
+                   step == first_step + 1)) {
         last_progress = Clock::now();
         const int64_t planned = total_steps > 0 ? total_steps : 0;
         const double eta = planned > 0 ? (planned - step) * elapsed / std::max<int64_t>(1, taken) : NAN;
@@ -383,25 +444,25 @@ TrainResult Trainer::fit() {
         stop = true;
         break;
       }
-      if (options_.budget_minutes > 0 && elapsed > options_.budget_minutes * 60.0 * 1.02) {
-        log::warn("the time budget (", options_.budget_minutes, " min) is spent; stopping at step ", step);
+      if (budget_stop) {
+        if (lead) log::warn("the time budget (", options_.budget_minutes, " min) is spent; stopping at step ", step);
         stop = true;
         break;
       }
-      if (stop_requested()) {
-        log::warn("stop requested: saving a checkpoint at step ", step);
+      if (signal_stop) {
+        if (lead) log::warn("stop requested: saving a checkpoint at step ", step);
         result.interrupted = true;
         stop = true;
         break;
       }
       // Within a long epoch, a checkpoint every checkpoint_minutes (the epoch's end writes one anyway).
-      if (options_.checkpoint_minutes > 0 && step < (epoch + 1) * per_epoch &&
+      if (options_.checkpoint_minutes > 0 && epoch_step < per_epoch &&
           std::chrono::duration<double>(Clock::now() - last_save).count() >= options_.checkpoint_minutes * 60.0) {
         state.epoch = epoch;
         save(false, -1.0);
       }
     }
-    const bool epoch_complete = step >= (epoch + 1) * per_epoch;
+    const bool epoch_complete = epoch_step >= per_epoch;
     state.epoch = epoch_complete ? epoch + 1 : epoch;
     // k-NN on schedule, and once more when training ends, so every run reports where it got to.
     const bool finishing = stop && !result.interrupted;
@@ -411,7 +472,7 @@ TrainResult Trainer::fit() {
       knn = monitor_->knn(*task_->encoder());  // extract_features restores the training mode
       for (const auto& [name, value] : knn) {
         if (name == "knn_top1") result.knn_top1 = knn_top1 = value;
-        log::info("epoch ", epoch + 1, " step ", step, ": k-NN top-1 ", std::fixed, std::setprecision(2),
+        if (lead) log::info("epoch ", epoch + 1, " step ", step, ": k-NN top-1 ", std::fixed, std::setprecision(2),
                   100 * value, "%");
       }
     }
@@ -423,11 +484,11 @@ TrainResult Trainer::fit() {
                             {"loss", epoch_loss_count > 0 ? epoch_loss_sum / epoch_loss_count : NAN},
                             {"seconds", seconds_since(epoch_start)}};
       for (const auto& [name, value] : knn) record[name] = value;
-      metrics.write(record);
+      write_metrics(record);
     } else if (!knn.empty()) {
       nlohmann::json record{{"event", "final"}, {"epoch", epoch + 1}, {"step", step}};
       for (const auto& [name, value] : knn) record[name] = value;
-      metrics.write(record);
+      write_metrics(record);
     }
     save(stop && !result.interrupted, knn_top1);
   }
@@ -449,12 +510,22 @@ TrainResult Trainer::fit() {
               state.lr_scale, " of the schedule's");
   }
   result.peak_memory_mib = peak_memory_mib();
+  result.world_size = world;
+  result.communication_seconds = reducer.communication_seconds();
+  if (world > 1) {
+    // Every rank says what it holds: equal CRCs show the ranks stayed in step.
+    log::info("rank ", group->rank(), " of ", world, ": parameters crc32 ", std::hex, std::setw(8), std::setfill('0'),
+              weights_crc32(*task_), std::dec, std::setfill(' '), "; waited ", std::fixed, std::setprecision(1),
+              result.communication_seconds, " s for gradient all-reduces (",
+              std::setprecision(0), 100 * result.communication_seconds / std::max(result.seconds, 1e-9), "% of the run)");
+  }
+  if (!lead) return result;
   log::info("pretraining done: ", step, " steps in ", format_duration(result.seconds), ", ", std::fixed,
             std::setprecision(0), result.images_per_second,
             tokens > 0 ? " seq/s (" + std::to_string(std::llround(result.tokens_per_second)) + " tokens/s)" : " img/s",
             ", peak memory ", result.peak_memory_mib,
             " MiB, last loss ", std::setprecision(4), result.final_loss, "; checkpoint ", checkpoint_path.string());
-  metrics.write({{"event", "done"},
+  write_metrics({{"event", "done"},
                  {"step", step},
                  {"seconds", result.seconds},
                  {"images_per_second", result.images_per_second},
