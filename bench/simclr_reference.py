@@ -95,7 +95,7 @@ def nt_xent(z, temperature):
     n = z.shape[0] // 2
     logits = z @ z.t() / temperature
     logits.fill_diagonal_(float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(logits.device)
     return F.cross_entropy(logits, targets)
 
 
@@ -244,8 +244,11 @@ def main():
     encoder = ConvNet() if encoder_name == "convnet" else resnet18_small()
     model = SimCLR(encoder)
     memory_format = torch.channels_last if setting == "tuned" else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting == "tuned")
+    # PRETEXT_REFERENCE_DEVICE=cuda runs the model on the GPU (scripts/gpu-check); the
+    # augmentation stays in the DataLoader's CPU workers, as torchvision users run it.
+    device = torch.device(os.environ.get("PRETEXT_REFERENCE_DEVICE", "cpu"))
+    model = model.to(device=device, memory_format=memory_format)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=setting == "tuned")
 
     if mode == "flops":
         print(json.dumps(flops_benchmark(encoder_name, batch, steps)))
@@ -270,7 +273,8 @@ def main():
         return
 
     loader = torch.utils.data.DataLoader(TwoViews(images, transform), batch_size=batch, shuffle=True, drop_last=True,
-                                         num_workers=workers, persistent_workers=workers > 0)
+                                         num_workers=workers, persistent_workers=workers > 0,
+                                         pin_memory=device.type == "cuda")
     optimizer = LARS(model.parameters(), lr=0.3 * batch / 256)
     model.train()
     done, start = 0, None
@@ -278,7 +282,8 @@ def main():
         for x1, x2 in loader:
             if done == warmup:
                 start = time.perf_counter()
-            x1, x2 = x1.contiguous(memory_format=memory_format), x2.contiguous(memory_format=memory_format)
+            x1 = x1.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            x2 = x2.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             with autocast:
                 loss = model(x1, x2)
             optimizer.zero_grad()
@@ -288,6 +293,8 @@ def main():
             done += 1
             if done == warmup + steps:
                 break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     del loader  # joins the workers, so that RUSAGE_CHILDREN counts them
     print(json.dumps({"images_per_second": steps * batch / seconds, "peak_rss_mib": peak_rss_mib()}))

@@ -285,9 +285,9 @@ TEST(ModelsTransformer, MaskedAttentionMatchesANaiveLoop) {
   torch::manual_seed(2);
   auto q = torch::randn({2, 2, 5, 3}), k = torch::randn({2, 2, 5, 3}), v = torch::randn({2, 2, 5, 3});
   auto padding = torch::tensor({{false, false, false, true, true}, {false, false, false, false, false}});
-  auto out = scaled_dot_product_attention(q, k, v, padding);
+  auto out = pretext::scaled_dot_product_attention(q, k, v, padding);
   EXPECT_LT((out.to(torch::kFloat64) - reference_attention(q, k, v, padding)).abs().max().item<double>(), 1e-5);
-  auto unmasked = scaled_dot_product_attention(q, k, v, {});
+  auto unmasked = pretext::scaled_dot_product_attention(q, k, v, {});
   EXPECT_LT((unmasked.to(torch::kFloat64) - reference_attention(q, k, v, torch::zeros({2, 5}, torch::kBool)))
                 .abs()
                 .max()
@@ -295,10 +295,10 @@ TEST(ModelsTransformer, MaskedAttentionMatchesANaiveLoop) {
             1e-5);
   // A sequence that is padding throughout gets finite (uniform) weights, not NaNs.
   auto all_padding = torch::ones({2, 5}, torch::kBool);
-  auto uniform = scaled_dot_product_attention(q, k, v, all_padding);
+  auto uniform = pretext::scaled_dot_product_attention(q, k, v, all_padding);
   EXPECT_TRUE(torch::isfinite(uniform).all().item<bool>());
   EXPECT_TRUE(torch::allclose(uniform, v.mean(2, /*keepdim=*/true).expand_as(v), 1e-5, 1e-5));
-  EXPECT_THROW(scaled_dot_product_attention(q, k, v, torch::zeros({2, 4}, torch::kBool)), ConfigError);
+  EXPECT_THROW(pretext::scaled_dot_product_attention(q, k, v, torch::zeros({2, 4}, torch::kBool)), ConfigError);
 }
 
 TEST(ModelsTransformer, PostNormBlockIsLayerNormAfterEachResidualSum) {

@@ -310,3 +310,21 @@ TEST(TrainTrainer, NeedsALength) {
 
 }  // namespace
 }  // namespace pretext
+
+namespace pretext {
+namespace {
+// torch's own CPU generator (dropout, anything drawing without a pretext generator) travels in the
+// checkpoint: a draw after loading repeats the draw made after saving.
+TEST(TrainCheckpoint, CarriesTorchsCpuGenerator) {
+  fs::path out = fresh_dir("checkpoint_cpu_generator");
+  auto task = make_task("simclr", tiny_context());
+  CheckpointState state;
+  state.config = {{"task", "simclr"}};
+  save_checkpoint(out / "rng.pt", *task, nullptr, state);
+  auto expected = torch::rand({4});
+  torch::rand({100});  // moves the state on
+  load_checkpoint(out / "rng.pt", *task, nullptr);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected));
+}
+}  // namespace
+}  // namespace pretext

@@ -24,6 +24,9 @@ namespace {
 using testing_files::fresh_dir;
 namespace fs = std::filesystem;
 
+#define PRETEXT_REQUIRE_GLOO() \
+  if (!gloo_available()) GTEST_SKIP() << "built without c10d's Gloo"
+
 // Runs body(rank, group) on one thread per rank and rethrows the first failure.
 void on_ranks(const std::vector<ProcessGroupPtr>& groups,
               const std::function<void(int64_t, const ProcessGroupPtr&)>& body) {
@@ -132,6 +135,7 @@ TEST(DistributedGroup, WorldOfOneNeedsNoNetwork) {
 }
 
 TEST(DistributedGroup, CollectivesOverGloo) {
+  PRETEXT_REQUIRE_GLOO();
   auto groups = make_in_process_groups(3);
   on_ranks(groups, [](int64_t rank, const ProcessGroupPtr& group) {
     EXPECT_EQ(group->rank(), rank);
@@ -151,6 +155,7 @@ TEST(DistributedGroup, CollectivesOverGloo) {
 // The SimCLR loss over gathered embeddings equals the one-process loss on the concatenated batch,
 // and each rank's gradient (averaged over ranks, as the reducer does) is that loss's gradient.
 TEST(DistributedGroup, GatheredSimclrLossIsTheGlobalBatchLoss) {
+  PRETEXT_REQUIRE_GLOO();
   torch::manual_seed(11);
   const int64_t per_rank = 3;
   auto z1 = torch::randn({2 * per_rank, 8});
@@ -190,6 +195,7 @@ struct TinyNet : torch::nn::Module {
 // Two ranks with half the batch each, reduced in buckets, take the same SGD steps as one process
 // with the whole batch; and the ranks stay bit-identical.
 TEST(DistributedReducer, TwoRanksTrainLikeOneProcessWithTheWholeBatch) {
+  PRETEXT_REQUIRE_GLOO();
   torch::manual_seed(3);
   auto inputs = torch::randn({5, 8, 6});  // 5 steps, global batch 8
   auto targets = torch::randn({5, 8});
@@ -238,6 +244,7 @@ TEST(DistributedReducer, TwoRanksTrainLikeOneProcessWithTheWholeBatch) {
 }
 
 TEST(DistributedReducer, ASilentPeerFailsTheCollectiveWithinTheTimeout) {
+  PRETEXT_REQUIRE_GLOO();
   DistributedOptions options;
   options.timeout_seconds = 1;
   auto groups = make_in_process_groups(2, options);
@@ -279,6 +286,7 @@ class MeanPixelTask : public PretextTask {
 };
 
 TEST(DistributedTrainer, TwoRanksOfBatchBMatchOneProcessOfBatch2B) {
+  PRETEXT_REQUIRE_GLOO();
   torch::manual_seed(5);
   auto images = torch::randint(0, 256, {32, 8, 8, 1}, torch::kLong).to(torch::kUInt8);
   auto dataset = std::make_shared<ImageDataset>(images, torch::full({32}, -1, torch::kLong),

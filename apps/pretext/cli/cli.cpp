@@ -139,7 +139,7 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
       ->capture_default_str();
   app.add_option("--clip-grad-norm", config.trainer.clip_grad_norm, "clip the gradients' global norm (0 = off)")
       ->capture_default_str();
-  app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt");
+  app.add_flag("--resume", config.trainer.resume, "continue from <out>/last.pt (also with another number of ranks)");
   app.add_option("--checkpoint-minutes", config.trainer.checkpoint_minutes,
                  "also write last.pt within an epoch every this many minutes (0 = at epoch ends only)")
       ->capture_default_str();
@@ -153,6 +153,14 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
   app.add_option("--knn-every", config.monitor.knn_every_epochs,
                  "monitor: k-NN top-1 on held-out labelled images every N epochs and at the end (0 = off)")
       ->capture_default_str();
+  if (!demo) {
+    app.add_option("--dist-backend", flags.distributed.backend,
+                   "several ranks (pretext launch, torchrun, srun): auto (nccl on CUDA where built, else gloo) | gloo | nccl")
+        ->capture_default_str();
+    app.add_option("--dist-timeout", flags.distributed.timeout_seconds,
+                   "several ranks: seconds a rank waits for the others (rendezvous, each collective) before failing")
+        ->capture_default_str();
+  }
   // A plain flag (not CLI11's negated "!--no-…" form) so that --print-config writes a value that
   // --config reads back the same way.
   app.add_flag("--no-online-probe", flags.no_online_probe,
@@ -326,6 +334,24 @@ int run_cli(int argc, char** argv) {
   add_tokenizer_flags(*tokenizer_train, tokenizer_flags.inputs);
   tokenizer_train->add_option("--out", tokenizer_flags.out, "the model file to write")->capture_default_str();
 
+  LaunchFlags launch_flags;
+  auto* launch = app.add_subcommand("launch", "run a command as N ranks of one job on this machine, as torchrun does: "
+                                              "RANK, WORLD_SIZE, MASTER_ADDR/PORT set, output behind [rank r]");
+  launch->add_option("-n,--nproc-per-node", launch_flags.nproc_per_node, "processes (ranks) to start")
+      ->capture_default_str();
+  launch->add_option("--master-addr", launch_flags.master_addr, "MASTER_ADDR: where rank 0 listens")
+      ->capture_default_str();
+  launch->add_option("--master-port", launch_flags.master_port, "MASTER_PORT (0 = a free port)")
+      ->capture_default_str();
+  launch->add_option("--grace-seconds", launch_flags.grace_seconds,
+                     "when a rank fails or on Ctrl-C: seconds the others get to stop (save a checkpoint) before SIGKILL")
+      ->capture_default_str();
+  launch->add_option("command", launch_flags.command, "the command each rank runs, after `--`");
+  launch->footer(
+      "\nExamples:\n"
+      "  pretext launch -n 2 -- pretext pretrain --data fashion-mnist --epochs 10 --out runs/ddp\n"
+      "  pretext launch -n 4 --master-port 0 -- ./my_program   (any program: it reads RANK, WORLD_SIZE, …)");
+
   // Examples at the end of each command's --help.
   demo->footer(
       "\nExamples:\n"
@@ -365,6 +391,7 @@ int run_cli(int argc, char** argv) {
     if (*inspect) return run_inspect(inspect_path);
     if (*report) return run_report(report_path);
     if (*tokenizer_train) return run_tokenizer_train(tokenizer_flags, runtime_flags);
+    if (*launch) return run_launch(launch_flags);
     if (*demo) {
       const bool text = demo_pretrain.config.inputs.modality == "text" ||
                         (demo->count("--data") > 0 &&

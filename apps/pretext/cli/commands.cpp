@@ -16,6 +16,16 @@ namespace fs = std::filesystem;
 
 int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags) {
   Runtime runtime = start_runtime(runtime_flags);
+  // Several ranks (torchrun, Slurm, `pretext launch`): one GPU each, by local rank; then meet the
+  // others before any data is read, so a bad address fails fast.
+  const LaunchEnvironment launch = read_launch_environment();
+  if (launch.world_size > 1) {
+    if (runtime.device.is_cuda() && !runtime.device.has_index()) {
+      const auto devices = static_cast<int64_t>(torch::cuda::device_count());
+      runtime.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank % devices));
+    }
+    runtime.group = connect_process_group(launch, flags.distributed, runtime.device);
+  }
   PretrainConfig config = flags.config;
   config.seed = runtime.seed;
   PretrainResult result = run_pretraining(config, runtime);
@@ -154,6 +164,7 @@ int run_inspect(const std::string& checkpoint) {
                      {"total_steps", state.total_steps},
                      {"finished", state.finished},
                      {"skipped_steps", state.skipped_steps},
+                     {"world_size", state.world_size},
                      {"best_knn_top1", state.best_knn_top1 >= 0 ? nlohmann::json(state.best_knn_top1) : nlohmann::json()},
                      {"assets", nlohmann::json::array()}};
   for (const auto& [name, bytes] : state.assets) out["assets"].push_back(name);

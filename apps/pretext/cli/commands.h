@@ -10,6 +10,7 @@
 
 #include "pretext/core/runtime.h"
 #include "pretext/eval/few_label.h"
+#include "pretext/train/distributed.h"
 #include "pretext/train/pretrain.h"
 
 namespace pretext::cli {
@@ -25,6 +26,7 @@ struct PretrainFlags {
   std::vector<std::string> task_options;  // key=value
   std::string out = "runs/pretrain";
   bool no_online_probe = false;
+  DistributedOptions distributed;  // used when launched as several ranks (torchrun, Slurm, `pretext launch`)
 };
 
 struct EvaluateFlags {
@@ -82,5 +84,16 @@ int run_list();
 int run_inspect(const std::string& checkpoint);
 int run_report(const std::string& run_dir);
 int run_tokenizer_train(const TokenizerFlags& flags, const RuntimeFlags& runtime_flags);
+
+// `pretext launch -n N -- COMMAND…`: N local processes as the ranks of one job (launch.cpp).
+struct LaunchFlags {
+  int nproc_per_node = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;           // 0 = a free port, chosen at launch
+  double grace_seconds = 10;         // from SIGTERM to SIGKILL when the ranks are stopped
+  std::vector<std::string> command;  // what each rank runs (after `--`)
+};
+// Returns the first failed rank's exit status (128 + signal when killed), or 0 when all succeed.
+int run_launch(const LaunchFlags& flags);
 
 }  // namespace pretext::cli

@@ -115,6 +115,9 @@ void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
              const RuntimeFlags& runtime_flags) {
   PRETEXT_CHECK(budget_minutes > 0, ConfigError, "--budget-minutes must be > 0, got ", budget_minutes);
+  PRETEXT_CHECK(read_launch_environment().world_size == 1, ConfigError,
+                "pretext demo runs as one process; for several ranks use `pretext launch -n N -- pretext pretrain …`, "
+                "then `pretext evaluate`");
   const auto start = std::chrono::steady_clock::now();
   Runtime runtime = start_runtime(runtime_flags);
   finish_pretrain_flags(pretrain);

@@ -63,6 +63,8 @@ EncoderPtr load_encoder(const std::filesystem::path& path, CheckpointState* stat
 
 // CRC-32 of a module's parameters and buffers (names, shapes and values, in registration order):
 // equal for bit-identical weights. `pretext inspect` prints it for a checkpoint's encoder.
-uint32_t weights_crc32(const torch::nn::Module& module);
+// Without buffers it covers what the ranks of a data-parallel run share (each rank's batch-norm
+// running statistics follow its own batches; rank 0's are the ones checkpointed).
+uint32_t weights_crc32(const torch::nn::Module& module, bool with_buffers = true);
 
 }  // namespace pretext

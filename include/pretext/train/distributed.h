@@ -46,6 +46,10 @@ LaunchEnvironment read_launch_environment(
 // The first host of a Slurm node list: "node[03-05,9],gpu1" → "node03".
 std::string first_slurm_host(const std::string& nodelist);
 
+// Whether this build has c10d's Gloo (multi-process runs on CPU) and NCCL (on CUDA).
+bool gloo_available();
+bool nccl_available();
+
 struct DistributedOptions {
   std::string backend = "auto";  // auto (nccl on CUDA where built, else gloo) | gloo | nccl
   double timeout_seconds = 300;  // a collective (or the rendezvous) waiting longer fails

@@ -1,5 +1,6 @@
 #include "pretext/train/checkpoint.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
 
 #include <charconv>
@@ -119,6 +120,11 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   return state;
 }
 
+// GPU `device`'s default generator, through ATen's context so that CPU builds compile it too.
+at::Generator cuda_generator(int64_t device) {
+  return at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device)));
+}
+
 void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& key,
                  const std::filesystem::path& path, const std::string& what) {
   torch::serialize::InputArchive part;
@@ -134,7 +140,7 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 
 }  // namespace
 
-uint32_t weights_crc32(const torch::nn::Module& module) {
+uint32_t weights_crc32(const torch::nn::Module& module, bool with_buffers) {
   uLong crc = crc32(0L, Z_NULL, 0);
   auto add = [&](const std::string& name, const torch::Tensor& value) {
     std::string header = name;
@@ -144,7 +150,9 @@ uint32_t weights_crc32(const torch::nn::Module& module) {
     crc = crc32_of(std::string_view(static_cast<const char*>(bytes.data_ptr()), bytes.nbytes()), crc);
   };
   for (const auto& item : module.named_parameters()) add(item.key(), item.value());
-  for (const auto& item : module.named_buffers()) add(item.key(), item.value());
+  if (with_buffers) {
+    for (const auto& item : module.named_buffers()) add(item.key(), item.value());
+  }
   return static_cast<uint32_t>(crc);
 }
 
@@ -174,6 +182,11 @@ void save_checkpoint(const std::filesystem::path& path, PretextTask& task, Optim
   task.save(task_archive);
   archive.write("task", task_archive);
   archive.write("generator_state", task.generator().get_state());
+  // torch's own generators too: dropout and other layers draw from them, on the CPU or on each GPU.
+  archive.write("torch_cpu_generator_state", at::detail::getDefaultCPUGenerator().get_state());
+  for (int64_t device = 0; device < static_cast<int64_t>(torch::cuda::device_count()); ++device) {
+    archive.write("torch_cuda_generator_state_" + std::to_string(device), cuda_generator(device).get_state());
+  }
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer_archive;
     optimizer->torch_optimizer().save(optimizer_archive);
@@ -196,6 +209,17 @@ CheckpointState load_checkpoint(const std::filesystem::path& path, PretextTask& 
   torch::Tensor generator_state;
   archive.read("generator_state", generator_state);
   task.generator().set_state(generator_state);
+  // Checkpoints written before these were saved (or on a machine with fewer GPUs) lack some.
+  torch::Tensor torch_state;
+  if (archive.try_read("torch_cpu_generator_state", torch_state)) {
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();  // a handle on the shared generator
+    cpu.set_state(torch_state);
+  }
+  for (int64_t device = 0; device < static_cast<int64_t>(torch::cuda::device_count()); ++device) {
+    if (archive.try_read("torch_cuda_generator_state_" + std::to_string(device), torch_state)) {
+      cuda_generator(device).set_state(torch_state);
+    }
+  }
   if (optimizer != nullptr) {
     torch::serialize::InputArchive optimizer_archive;
     try {

@@ -167,6 +167,22 @@ ProcessGroupPtr make_gloo_group(const c10::intrusive_ptr<c10d::Store>& store, in
 
 }  // namespace
 
+bool gloo_available() {
+#ifdef PRETEXT_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool nccl_available() {
+#ifdef PRETEXT_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string first_slurm_host(const std::string& nodelist) {
   // The first entry ends at the first comma outside brackets.
   size_t end = 0;
@@ -267,8 +283,11 @@ ProcessGroupPtr connect_process_group(const LaunchEnvironment& environment, cons
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(environment.master_port);
     store_options.isServer = !environment.agent_store && environment.rank == 0;
-    if (store_options.isServer) store_options.numWorkers = static_cast<size_t>(environment.world_size);
-    store_options.waitWorkers = store_options.isServer;
+    // Every rank names the world size, as torch.distributed does: the server counts the ranks in
+    // and each waits until all have joined (a client without it would leave the server waiting out
+    // the whole timeout).
+    if (!environment.agent_store) store_options.numWorkers = static_cast<size_t>(environment.world_size);
+    store_options.waitWorkers = !environment.agent_store;
     store_options.timeout = timeout;
     store = c10::make_intrusive<c10d::TCPStore>(environment.master_addr, store_options);
     if (environment.agent_store) store = c10::make_intrusive<c10d::PrefixStore>(environment.store_prefix, store);

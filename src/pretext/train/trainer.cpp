@@ -515,7 +515,7 @@ TrainResult Trainer::fit() {
   if (world > 1) {
     // Every rank says what it holds: equal CRCs show the ranks stayed in step.
     log::info("rank ", group->rank(), " of ", world, ": parameters crc32 ", std::hex, std::setw(8), std::setfill('0'),
-              weights_crc32(*task_), std::dec, std::setfill(' '), "; waited ", std::fixed, std::setprecision(1),
+              weights_crc32(*task_, /*with_buffers=*/false), std::dec, std::setfill(' '), "; waited ", std::fixed, std::setprecision(1),
               result.communication_seconds, " s for gradient all-reduces (",
               std::setprecision(0), 100 * result.communication_seconds / std::max(result.seconds, 1e-9), "% of the run)");
   }
