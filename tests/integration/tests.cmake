@@ -21,3 +21,5 @@ pretext_add_test(byol_learns learns.sh ARGS byol "--width 16" --epochs 10 --opti
 pretext_add_test(simsiam_learns learns.sh ARGS simsiam "--width 16" --epochs 10 --optimizer adamw --base-lr 2e-3 --weight-decay 1e-4 --task-option projector_hidden_dim=512 --task-option projector_out_dim=512 --task-option "augment={\"size\":20,\"crop_scale\":[0.35,1.0],\"brightness\":0.8,\"contrast\":0.8}")
 pretext_add_test(text_pretrain_evaluate text_pretrain_evaluate.sh)
 pretext_add_test(cli_distributed distributed.sh)
+pretext_add_test(cli_two_hosts two_hosts.sh)
+set_tests_properties(cli_two_hosts PROPERTIES SKIP_RETURN_CODE 77)

@@ -12,6 +12,7 @@
 #include "pretext/core/error.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/loader.h"
+#include "pretext/models/conv_bn.h"
 #include "pretext/tasks/simclr.h"
 #include "pretext/tasks/task.h"
 #include "pretext/train/distributed.h"
@@ -262,6 +263,41 @@ TEST(DistributedReducer, ASilentPeerFailsTheCollectiveWithinTheTimeout) {
   EXPECT_LT(seconds, 20);
   EXPECT_NE(message.find("all-reduce failed on rank 0 of 2"), std::string::npos) << message;
   EXPECT_NE(message.find("timeout 1 s"), std::string::npos) << message;
+}
+
+// Synchronised batch norm: two ranks with half the batch each normalise, update their running
+// statistics and get gradients as one process with the whole batch does.
+TEST(DistributedSyncBatchNorm, TwoHalvesNormaliseAsTheWholeBatch) {
+  PRETEXT_REQUIRE_GLOO();
+  torch::manual_seed(8);
+  auto x = torch::randn({8, 3, 4, 4}) * 3 + 1;
+  auto conv_of = [] {
+    torch::manual_seed(1);
+    return torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 5, 3).padding(1));
+  };
+  torch::nn::Conv2d whole_conv = conv_of();
+  torch::nn::BatchNorm2d whole_bn(5);
+  auto expected = conv_bn(*whole_conv, *whole_bn, x);
+  expected.square().sum().backward();
+
+  std::vector<torch::nn::Conv2d> convs{conv_of(), conv_of()};
+  std::vector<torch::nn::BatchNorm2d> bns{torch::nn::BatchNorm2d(5), torch::nn::BatchNorm2d(5)};
+  auto groups = make_in_process_groups(2);
+  on_ranks(groups, [&](int64_t rank, const ProcessGroupPtr& group) {
+    SyncBatchNormScope sync(group);
+    auto half = x.slice(0, rank * 4, (rank + 1) * 4);
+    auto y = conv_bn(*convs[rank], *bns[rank], half);
+    EXPECT_TRUE(torch::allclose(y, expected.slice(0, rank * 4, (rank + 1) * 4), 1e-4, 1e-5));
+    y.square().sum().backward();
+    // Summed over the ranks (the reducer averages; this loss is a sum over samples), the
+    // gradients are the whole batch's.
+    auto gradient = convs[rank]->weight.grad().clone();
+    group->all_reduce_sum(gradient);
+    EXPECT_TRUE(torch::allclose(gradient, whole_conv->weight.grad(), 1e-3, 1e-4))
+        << (gradient - whole_conv->weight.grad()).abs().max();
+    EXPECT_TRUE(torch::allclose(bns[rank]->running_mean, whole_bn->running_mean, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(bns[rank]->running_var, whole_bn->running_var, 1e-4, 1e-5));
+  });
 }
 
 // The Trainer itself on two ranks: a task without randomness and without batch norm (ViT, layer

@@ -160,6 +160,8 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
     app.add_option("--dist-timeout", flags.distributed.timeout_seconds,
                    "several ranks: seconds a rank waits for the others (rendezvous, each collective) before failing")
         ->capture_default_str();
+    app.add_flag("--sync-batch-norm", config.trainer.sync_batch_norm,
+                 "several ranks: batch norm over the global batch (SyncBN) instead of each rank's own samples");
   }
   // A plain flag (not CLI11's negated "!--no-…" form) so that --print-config writes a value that
   // --config reads back the same way.

@@ -43,6 +43,9 @@ struct TrainerOptions {
   double checkpoint_minutes = 10;
   int64_t keep_checkpoints = 0;
   int64_t max_consecutive_skips = 5;
+  // Several ranks: batch norm over the global batch (models/conv_bn.h's SyncBatchNormScope)
+  // instead of each rank's own samples.
+  bool sync_batch_norm = false;
 
   void validate() const;  // ConfigError naming the option
   nlohmann::json to_json() const;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "pretext/core/error.h"
+#include "pretext/models/conv_bn.h"
 
 namespace pretext {
 
@@ -30,6 +31,7 @@ MLPImpl::MLPImpl(const MLPOptions& options) {
   register_module("net", net_);
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return net_->forward(x); }
+// Walked by forward_folding_batch_norm so that its batch norms follow a SyncBatchNormScope.
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return forward_folding_batch_norm(*net_, x); }
 
 }  // namespace pretext

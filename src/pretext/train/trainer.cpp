@@ -16,6 +16,7 @@
 #include "pretext/core/jsonl.h"
 #include "pretext/core/log.h"
 #include "pretext/data/text_batch.h"
+#include "pretext/models/conv_bn.h"
 #include "pretext/train/checkpoint.h"
 #include "pretext/train/distributed.h"
 
@@ -121,7 +122,8 @@ nlohmann::json TrainerOptions::to_json() const {
           {"warmup_epochs", warmup_epochs},
           {"final_lr_fraction", final_lr_fraction},
           {"clip_grad_norm", clip_grad_norm},
-          {"on_nonfinite", on_nonfinite}};
+          {"on_nonfinite", on_nonfinite},
+          {"sync_batch_norm", sync_batch_norm}};
 }
 
 Trainer::Trainer(TaskPtr task, Loader& loader, TrainerOptions options, Runtime runtime, nlohmann::json config)
@@ -230,6 +232,8 @@ TrainResult Trainer::fit() {
                                         static_cast<uint64_t>(state.step));
   }
   GradientReducer reducer(parameters, group);
+  std::optional<SyncBatchNormScope> sync_batch_norm;
+  if (options_.sync_batch_norm && world > 1) sync_batch_norm.emplace(group);
 
   // Written only once the run is known to be sound (a resumed checkpoint fits), so that a
   // refused run leaves the folder as it was.
