@@ -122,7 +122,7 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
       ->capture_default_str();
   app.add_option("--log-every", config.trainer.log_every_steps, "a metrics.jsonl record every N steps")
       ->capture_default_str();
-  app.add_option("--batch-size", config.batch_size, "images per step (each gives the task its views)")
+  app.add_option("--batch-size", config.batch_size, "images per step per rank (each gives the task its views); several ranks: global batch = ranks × this")
       ->capture_default_str();
   app.add_option("--optimizer", config.trainer.optimizer.name, "sgd | lars | adamw")->capture_default_str();
   app.add_option("--lr", config.trainer.optimizer.lr, "peak learning rate (0 = base-lr × batch-size / 256)")
