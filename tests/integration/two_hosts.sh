@@ -8,19 +8,19 @@ a=pretext-a-$$
 b=pretext-b-$$
 cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; }
 trap cleanup EXIT
-if ! command -v ip >/dev/null || ! ip netns add "$a" 2>/dev/null; then
-  echo "SKIP: cannot create network namespaces here (needs root and the ip tool)"
+network() {
+  ip netns add "$a" && ip netns add "$b" &&
+    ip link add "va$$" type veth peer name "vb$$" &&
+    ip link set "va$$" netns "$a" && ip link set "vb$$" netns "$b" &&
+    ip -n "$a" addr add 10.77.0.1/24 dev "va$$" && ip -n "$b" addr add 10.77.0.2/24 dev "vb$$" &&
+    ip -n "$a" link set lo up && ip -n "$b" link set lo up &&
+    ip -n "$a" link set "va$$" up && ip -n "$b" link set "vb$$" up
+}
+if ! command -v ip >/dev/null || ! network 2>setup.err; then
+  echo "SKIP: cannot make two network namespaces joined by a veth pair here (needs root, the ip tool" \
+    "and veth): $(head -n 1 setup.err 2>/dev/null)"
   exit 77
 fi
-ip netns add "$b"
-ip link add "va$$" type veth peer name "vb$$"
-ip link set "va$$" netns "$a"
-ip link set "vb$$" netns "$b"
-ip -n "$a" addr add 10.77.0.1/24 dev "va$$"
-ip -n "$b" addr add 10.77.0.2/24 dev "vb$$"
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set "va$$" up
-ip -n "$b" link set "vb$$" up
 
 args=(pretrain --data fashion-mnist --limit 512 --width 8 --batch-size 32 --knn-every 0 --seed 3 --max-steps 6
       --dist-timeout 60 --sync-batch-norm)

@@ -225,6 +225,34 @@ TEST(DataImageFolder, CorruptImagesAreSkippedAndCountedOrFailTheRead) {
   EXPECT_THROW(read_image_folder(empty / "absent"), InputError);
 }
 
+// A BMP header that claims more pixel rows than the file holds (fuzz/fuzz_image.cpp found one: 61
+// bytes declaring 33,282 × 70 pixels, which stb_image pads with zeros) is a truncated file, not an
+// image; so is a header declaring more pixels than any image pretext reads.
+TEST(DataImageFolder, HeadersClaimingMoreThanTheFileAreRefused) {
+  fs::path dir = fresh_dir("folder_bmp_claims");
+  auto bmp = [](int32_t width, int32_t height, size_t pixel_bytes) {
+    std::string bytes = "BM";
+    auto put = [&](uint32_t value, int size) {
+      for (int i = 0; i < size; ++i) bytes.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+    };
+    put(54 + pixel_bytes, 4), put(0, 4), put(54, 4);                     // file size, reserved, offset
+    put(40, 4), put(width, 4), put(height, 4), put(1, 2), put(24, 2);    // info header, 24 bits
+    put(0, 4), put(pixel_bytes, 4), put(2835, 4), put(2835, 4), put(0, 4), put(0, 4);
+    bytes.append(pixel_bytes, '\x40');
+    return bytes;
+  };
+  write_bytes(dir / "whole.bmp", bmp(2, 2, 16));  // rows of 6 bytes padded to 8
+  auto dataset = read_image_folder(dir);
+  ASSERT_EQ(dataset->size(), 1);
+  EXPECT_EQ(dataset->images().size(1), 2);
+  write_bytes(dir / "claims.bmp", bmp(33282, 70, 7));
+  ImageFolderOptions strict;
+  strict.on_bad_file = "fail";
+  const std::string message = error_message([&] { read_image_folder(dir, strict); });
+  EXPECT_CONTAINS(message, "claims.bmp is truncated: its BMP header declares 33282 × 70 pixels");
+  EXPECT_EQ(read_image_folder(dir)->size(), 1);  // skipped by default, like any bad file
+}
+
 // ---- CIFAR ----
 
 // `count` records of CIFAR-10 (label_bytes 1) or CIFAR-100 (2): pixel value = record + channel.

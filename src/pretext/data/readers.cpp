@@ -118,6 +118,35 @@ torch::Tensor resize(const torch::Tensor& pixels, int64_t height, int64_t width)
   return resized.squeeze(0).permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8).contiguous();
 }
 
+// What a header may claim before anything is decoded. stb_image pads a short file with zeros, so
+// a 61-byte BMP that declares 33,282 × 70 pixels "decodes" into 2.3 million made-up pixels (found
+// by fuzz/fuzz_image.cpp); and a few bytes of PNG can declare gigapixels.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
+uint32_t little_endian(const std::string& bytes, size_t at, size_t width) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < width; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+  return value;
+}
+
+// Refuses headers that claim more than the file (an uncompressed BMP shorter than its pixel rows)
+// or more than any image pretext reads.
+void check_declared_size(const fs::path& path, const std::string& bytes, int w, int h) {
+  PRETEXT_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, InputError, "image ", path.string(), " declares ", w,
+                " × ", h, " pixels, more than pretext reads (", kMaxImagePixels, ")");
+  // BMP: "BM", pixel data offset at 10, bits per pixel at 28, compression at 30 (0 = BI_RGB,
+  // 3 = BI_BITFIELDS: rows stored as they are, each padded to 4 bytes).
+  if (bytes.size() < 34 || bytes[0] != 'B' || bytes[1] != 'M') return;
+  const uint32_t compression = little_endian(bytes, 30, 4);
+  if (compression != 0 && compression != 3) return;
+  const int64_t bits = little_endian(bytes, 28, 2);
+  const int64_t row = (static_cast<int64_t>(w) * bits + 31) / 32 * 4;
+  const int64_t needed = static_cast<int64_t>(little_endian(bytes, 10, 4)) + row * h;
+  PRETEXT_CHECK(static_cast<int64_t>(bytes.size()) >= needed, InputError, "image ", path.string(),
+                " is truncated: its BMP header declares ", w, " × ", h, " pixels (", needed, " bytes), the file has ",
+                bytes.size());
+}
+
 Decoded decode_image(const fs::path& path, int64_t channels, int64_t& height, int64_t& width) {
   std::string bytes = read_file(path);
   PRETEXT_CHECK(bytes.size() < (size_t{1} << 31), InputError, "image too large to decode: ", path.string());
@@ -126,6 +155,7 @@ Decoded decode_image(const fs::path& path, int64_t channels, int64_t& height, in
   int w = 0, h = 0, native = 0;
   PRETEXT_CHECK(stbi_info_from_memory(data, length, &w, &h, &native) == 1, InputError, "cannot decode image ",
                 path.string(), ": ", stbi_failure_reason());
+  check_declared_size(path, bytes, w, h);
   bool grayscale = native <= 2;
   int wanted = channels != 0 ? static_cast<int>(channels) : (grayscale ? 1 : 3);
   stbi_uc* pixels = stbi_load_from_memory(data, length, &w, &h, &native, wanted);
