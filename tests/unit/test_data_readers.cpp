@@ -251,6 +251,17 @@ TEST(DataImageFolder, HeadersClaimingMoreThanTheFileAreRefused) {
   const std::string message = error_message([&] { read_image_folder(dir, strict); });
   EXPECT_CONTAINS(message, "claims.bmp is truncated: its BMP header declares 33282 × 70 pixels");
   EXPECT_EQ(read_image_folder(dir)->size(), 1);  // skipped by default, like any bad file
+  // A PNG chunk whose declared length runs past the end of the file (stb_image would allocate it:
+  // a 98-byte file asked for 2 GiB).
+  fs::path png_dir = fresh_dir("folder_png_claims");
+  write_png(png_dir / "good.png", 4, 4, 1, 1);
+  std::string png = read_file(png_dir / "good.png");
+  const size_t idat = png.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  png.replace(idat - 4, 4, std::string("\x7f\xff\xff\xff", 4));
+  write_bytes(png_dir / "claims.png", png);
+  EXPECT_CONTAINS(error_message([&] { read_image_folder(png_dir, strict); }),
+                  "claims.png is truncated: its PNG chunk 'IDAT' declares 2147483647 bytes");
 }
 
 // ---- CIFAR ----

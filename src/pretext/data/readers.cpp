@@ -134,6 +134,23 @@ uint32_t little_endian(const std::string& bytes, size_t at, size_t width) {
 void check_declared_size(const fs::path& path, const std::string& bytes, int w, int h) {
   PRETEXT_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, InputError, "image ", path.string(), " declares ", w,
                 " × ", h, " pixels, more than pretext reads (", kMaxImagePixels, ")");
+  // PNG: every chunk's declared length must fit in the file. stb_image trusts it and allocates
+  // it before reading: a 98-byte file asked for 2 GiB (fuzz/fuzz_image.cpp).
+  if (bytes.size() >= 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
+    for (size_t at = 8; at + 8 <= bytes.size();) {
+      const uint64_t length = (uint64_t{static_cast<unsigned char>(bytes[at])} << 24) |
+                              (uint64_t{static_cast<unsigned char>(bytes[at + 1])} << 16) |
+                              (uint64_t{static_cast<unsigned char>(bytes[at + 2])} << 8) |
+                              uint64_t{static_cast<unsigned char>(bytes[at + 3])};
+      const std::string type = bytes.substr(at + 4, 4);
+      PRETEXT_CHECK(length + 12 <= bytes.size() - at, InputError, "image ", path.string(),
+                    " is truncated: its PNG chunk '", type, "' declares ", length, " bytes, the file has ",
+                    bytes.size() - at, " left");
+      if (type == "IEND") break;
+      at += static_cast<size_t>(length) + 12;  // length, type, data, CRC
+    }
+    return;
+  }
   // BMP: "BM", pixel data offset at 10, bits per pixel at 28, compression at 30 (0 = BI_RGB,
   // 3 = BI_BITFIELDS: rows stored as they are, each padded to 4 bytes).
   if (bytes.size() < 34 || bytes[0] != 'B' || bytes[1] != 'M') return;
