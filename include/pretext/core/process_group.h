@@ -36,8 +36,8 @@ class ProcessGroup {
   void all_reduce_sum(torch::Tensor tensor) { all_reduce_sum_async(std::move(tensor))->wait(); }
   // Copies rank `root`'s `tensor` into every rank's `tensor`.
   virtual void broadcast(torch::Tensor tensor, int64_t root) = 0;
-  // Every rank's `tensor` (same shape on all ranks) concatenated along dim 0, in rank order. No
-  // gradient: see all_gather_with_grad().
+  // Every rank's `tensor` (same shape on all ranks) concatenated along dim 0, in rank order (with
+  // one rank, `tensor` itself). No gradient: see all_gather_with_grad().
   virtual torch::Tensor all_gather(const torch::Tensor& tensor) = 0;
   virtual void barrier() = 0;
 };

@@ -29,6 +29,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+enum class Order { big, little };
+
+// An unsigned integer of `width` bytes stored at `p` (IDX and PNG are big-endian, BMP little).
+uint64_t unsigned_at(const void* p, int width, Order order) {
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  uint64_t value = 0;
+  for (int i = 0; i < width; ++i) value = value << 8 | bytes[order == Order::big ? i : width - 1 - i];
+  return value;
+}
+
 bool is_gzip(const std::string& bytes) {
   return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
          static_cast<unsigned char>(bytes[1]) == 0x8b;
@@ -123,11 +133,6 @@ torch::Tensor resize(const torch::Tensor& pixels, int64_t height, int64_t width)
 // by fuzz/fuzz_image.cpp); and a few bytes of PNG can declare gigapixels.
 constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 
-uint32_t little_endian(const std::string& bytes, size_t at, size_t width) {
-  uint32_t value = 0;
-  for (size_t i = 0; i < width; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
-  return value;
-}
 
 // Refuses headers that claim more than the file (an uncompressed BMP shorter than its pixel rows)
 // or more than any image pretext reads.
@@ -138,10 +143,7 @@ void check_declared_size(const fs::path& path, const std::string& bytes, int w, 
   // it before reading: a 98-byte file asked for 2 GiB (fuzz/fuzz_image.cpp).
   if (bytes.size() >= 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
     for (size_t at = 8; at + 8 <= bytes.size();) {
-      const uint64_t length = (uint64_t{static_cast<unsigned char>(bytes[at])} << 24) |
-                              (uint64_t{static_cast<unsigned char>(bytes[at + 1])} << 16) |
-                              (uint64_t{static_cast<unsigned char>(bytes[at + 2])} << 8) |
-                              uint64_t{static_cast<unsigned char>(bytes[at + 3])};
+      const uint64_t length = unsigned_at(bytes.data() + at, 4, Order::big);
       const std::string type = bytes.substr(at + 4, 4);
       PRETEXT_CHECK(length + 12 <= bytes.size() - at, InputError, "image ", path.string(),
                     " is truncated: its PNG chunk '", type, "' declares ", length, " bytes, the file has ",
@@ -154,11 +156,12 @@ void check_declared_size(const fs::path& path, const std::string& bytes, int w, 
   // BMP: "BM", pixel data offset at 10, bits per pixel at 28, compression at 30 (0 = BI_RGB,
   // 3 = BI_BITFIELDS: rows stored as they are, each padded to 4 bytes).
   if (bytes.size() < 34 || bytes[0] != 'B' || bytes[1] != 'M') return;
-  const uint32_t compression = little_endian(bytes, 30, 4);
+  auto little = [&](size_t at, int width) { return unsigned_at(bytes.data() + at, width, Order::little); };
+  const uint64_t compression = little(30, 4);
   if (compression != 0 && compression != 3) return;
-  const int64_t bits = little_endian(bytes, 28, 2);
+  const auto bits = static_cast<int64_t>(little(28, 2));
   const int64_t row = (static_cast<int64_t>(w) * bits + 31) / 32 * 4;
-  const int64_t needed = static_cast<int64_t>(little_endian(bytes, 10, 4)) + row * h;
+  const int64_t needed = static_cast<int64_t>(little(10, 4)) + row * h;
   PRETEXT_CHECK(static_cast<int64_t>(bytes.size()) >= needed, InputError, "image ", path.string(),
                 " is truncated: its BMP header declares ", w, " × ", h, " pixels (", needed, " bytes), the file has ",
                 bytes.size());
@@ -240,7 +243,7 @@ torch::Tensor read_idx(const fs::path& path) {
   bool too_large = false;
   for (int64_t d = 0; d < dims; ++d) {
     const unsigned char* p = data + 4 + 4 * d;
-    uint64_t extent = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | uint64_t{p[3]};
+    uint64_t extent = unsigned_at(p, 4, Order::big);
     shape.push_back(static_cast<int64_t>(extent));
     // Saturate rather than overflow: anything past the data we have is truncated anyway.
     if (extent != 0 && expected > (uint64_t{1} << 62) / extent) too_large = true;

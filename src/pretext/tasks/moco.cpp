@@ -175,8 +175,7 @@ PretextTask::Output MoCoTask::step(const Batch& batch) {
     enqueued = torch::cat({k2, k1}, 0);
   }
   // Every rank's keys join the queue, in rank order, so the queues stay identical.
-  if (process_group()->world_size() > 1) enqueued = process_group()->all_gather(enqueued);
-  enqueue_keys(queue_, queue_pointer_, enqueued);
+  enqueue_keys(queue_, queue_pointer_, process_group()->all_gather(enqueued));
   return {loss,
           {{"contrastive_acc", accuracy.item<double>()}, {"momentum", momentum_}},
           h1.detach(),
@@ -294,13 +293,11 @@ PretextTask::Output MoCoV3Task::step(const Batch& batch) {
   }
   // Keys from every rank are the negatives (the paper gathers them across devices); the queries
   // are gathered with their gradient, so each rank computes the global batch's loss.
-  auto global_keys = [&](const torch::Tensor& keys) {
-    return process_group()->world_size() > 1 ? process_group()->all_gather(keys) : keys;
-  };
+  ProcessGroup& group = *process_group();
   auto [loss12, accuracy12] = mocov3_contrastive_loss(gather_global(q.slice(0, 0, size)),
-                                                      global_keys(k.slice(0, size)), options_.temperature);
+                                                      group.all_gather(k.slice(0, size)), options_.temperature);
   auto [loss21, accuracy21] = mocov3_contrastive_loss(gather_global(q.slice(0, size)),
-                                                      global_keys(k.slice(0, 0, size)), options_.temperature);
+                                                      group.all_gather(k.slice(0, 0, size)), options_.temperature);
   auto loss = loss12 + loss21;
   const double accuracy = (accuracy12.item<double>() + accuracy21.item<double>()) / 2;
   h = h.detach();

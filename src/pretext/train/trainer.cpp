@@ -332,9 +332,10 @@ TrainResult Trainer::fit() {
         // rank skips the same step) and any rank's wish to stop.
         torch::Tensor agreed = torch::tensor({loss, signal_stop ? 1.0 : 0.0, budget_stop ? 1.0 : 0.0}, torch::kDouble);
         group->all_reduce_sum(agreed);
-        loss = agreed[0].item<double>() / static_cast<double>(world);
-        signal_stop = agreed[1].item<double>() > 0;
-        budget_stop = agreed[2].item<double>() > 0;
+        const double* sums = agreed.data_ptr<double>();
+        loss = sums[0] / static_cast<double>(world);
+        signal_stop = sums[1] > 0;
+        budget_stop = sums[2] > 0;
       }
       // A NaN/Inf in the loss, or in the gradients of a finite loss, gets no update.
       std::string nonfinite;
