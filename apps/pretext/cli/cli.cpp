@@ -56,13 +56,18 @@ void add_tokenizer_flags(CLI::App& app, InputOptions& inputs) {
 // The flags that say how data is read and, for text, cut into samples; `pretraining` adds those
 // that only pretraining decides (the tokenizer, the window length).
 void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
-  app.add_option("--modality", inputs.modality, "auto | image | text (auto: from the data)")->capture_default_str();
+  app.add_option("--modality", inputs.modality, "auto | image | text | audio (or speech) | video (auto: from the data)")
+      ->capture_default_str();
   app.add_option("--on-bad-file", inputs.images.image_folder.on_bad_file,
                  "folders: an image that does not decode, or a binary file among text, is skip (left out, counted "
                  "in one warning) | fail")
       ->each([&inputs](const std::string& value) { inputs.text.on_bad_file = value; })
       ->capture_default_str();
   add_text_reading_flags(app, inputs);
+  app.add_option("--video-frames", inputs.video.frames, "video files and frame folders: frames read per video")
+      ->capture_default_str();
+  app.add_option("--frame-stride", inputs.video.stride, "video files and frame folders: keep every N-th decoded frame")
+      ->capture_default_str();
   app.add_option("--long-documents", inputs.windows.long_documents,
                  "text: split (every window of a document is a sample) | truncate (its first window only)")
       ->capture_default_str();
@@ -72,6 +77,15 @@ void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
   add_tokenizer_flags(app, inputs);
   app.add_option("--max-length", inputs.windows.max_length,
                  "text: tokens per encoder input, [CLS] and [SEP]s included")
+      ->capture_default_str();
+  app.add_option("--sample-rate", inputs.log_mel.sample_rate, "audio: every recording is resampled to this rate (Hz)")
+      ->capture_default_str();
+  app.add_option("--mels", inputs.log_mel.mels, "audio: log-mel bins of the front end")->capture_default_str();
+  app.add_option("--max-seconds", inputs.audio.max_seconds, "audio: longer recordings keep their first N seconds")
+      ->capture_default_str();
+  app.add_option("--clip-frames", inputs.clips.clip_frames, "video: frames per clip the encoder sees (0 = whole videos)")
+      ->capture_default_str();
+  app.add_option("--clip-stride", inputs.clips.clip_stride, "video: a clip takes every N-th frame")
       ->capture_default_str();
 }
 
@@ -293,7 +307,10 @@ int run_cli(int argc, char** argv) {
 
   auto* demo = app.add_subcommand("demo", "the default job: Fashion-MNIST, pretrain with labels withheld, then "
                                           "10/100/all labels per class against a from-scratch baseline; "
-                                          "--modality text: BERT on SpamAssassin, then spam/ham with 1%/10%/all labels");
+                                          "--modality text: BERT on SpamAssassin, then spam/ham with 1%/10%/all labels; "
+                                          "--modality speech: spoken words, then spoken digits with 1/5/20 labels per "
+                                          "class; --modality video: moving objects, then motion direction and object "
+                                          "class with 10/50 labels per class");
   add_runtime_flags(*demo, runtime_flags);
   add_pretrain_flags(*demo, demo_pretrain, true);
   add_evaluate_flags(*demo, demo_evaluate, true);
@@ -336,6 +353,18 @@ int run_cli(int argc, char** argv) {
   add_tokenizer_flags(*tokenizer_train, tokenizer_flags.inputs);
   tokenizer_train->add_option("--out", tokenizer_flags.out, "the model file to write")->capture_default_str();
 
+  DataFlags data_flags;
+  auto* data = app.add_subcommand("data", "make a shipped dataset: spoken-words (speech, synthesised with espeak-ng "
+                                          "into the data cache) or moving-objects (video files from Fashion-MNIST)");
+  add_runtime_flags(*data, runtime_flags);
+  data->add_option("dataset", data_flags.dataset, "spoken-words | moving-objects")->required();
+  data->add_option("--out", data_flags.out,
+                   "folder to write (spoken-words: default the data cache, where --data spoken-words reads it)");
+  data->add_option("--seed", data_flags.seed, "spoken-words: the corpus' seed (voices, speeds, noise)")
+      ->capture_default_str();
+  data->add_option("--limit", data_flags.limit, "moving-objects: videos from the first N images of each split (0 = all)")
+      ->capture_default_str();
+
   LaunchFlags launch_flags;
   auto* launch = app.add_subcommand("launch", "run a command as N ranks of one job on this machine, as torchrun does: "
                                               "RANK, WORLD_SIZE, MASTER_ADDR/PORT set, output behind [rank r]");
@@ -359,6 +388,8 @@ int run_cli(int argc, char** argv) {
       "\nExamples:\n"
       "  pretext demo                               Fashion-MNIST, SimCLR, 15 minutes\n"
       "  pretext demo --modality text               BERT on SpamAssassin, then spam/ham with 1%/10%/all labels\n"
+      "  pretext demo --modality speech             spoken words (espeak-ng), then spoken digits on new voices\n"
+      "  pretext demo --modality video              moving objects, then motion direction and object class\n"
       "  pretext demo --budget-minutes 5 --out runs/quick");
   pretrain->footer(
       "\nExamples:\n"
@@ -394,15 +425,20 @@ int run_cli(int argc, char** argv) {
     if (*report) return run_report(report_path);
     if (*tokenizer_train) return run_tokenizer_train(tokenizer_flags, runtime_flags);
     if (*launch) return run_launch(launch_flags);
+    if (*data) return run_data(data_flags, runtime_flags);
     if (*demo) {
       const bool text = demo_pretrain.config.inputs.modality == "text" ||
                         (demo->count("--data") > 0 &&
                          detect_modality(demo_pretrain.config.data, demo_pretrain.config.inputs.modality) == "text");
-      if (text) {
-        apply_text_demo_defaults(demo_pretrain, demo_evaluate,
-                                 [&](const std::string& flag) { return demo->count(flag) > 0; });
-      }
-      return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags);
+      const auto given = [&](const std::string& flag) { return demo->count(flag) > 0; };
+      const std::string modality =
+          text ? "text" : detect_modality(given("--data") ? demo_pretrain.config.data : "fashion-mnist",
+                                          demo_pretrain.config.inputs.modality);
+      std::vector<std::string> also_evaluate;
+      if (text) apply_text_demo_defaults(demo_pretrain, demo_evaluate, given);
+      if (modality == "audio") also_evaluate = apply_speech_demo_defaults(demo_pretrain, demo_evaluate, given);
+      if (modality == "video") also_evaluate = apply_video_demo_defaults(demo_pretrain, demo_evaluate, given);
+      return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags, also_evaluate);
     }
     if (*pretrain) {
       finish_pretrain_flags(pretrain_flags);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pretext/core/runtime.h"
+#include "pretext/data/spoken_words.h"
 #include "pretext/eval/few_label.h"
 #include "pretext/train/distributed.h"
 #include "pretext/train/pretrain.h"
@@ -52,6 +53,15 @@ struct TokenizerFlags {
   std::string out = "tokenizer.model";
 };
 
+// `pretext data NAME`: make a shipped dataset (spoken-words: espeak-ng into the data cache, or
+// --out; moving-objects: video files under --out).
+struct DataFlags {
+  std::string dataset;
+  std::string out;
+  uint64_t seed = 0;
+  int64_t limit = 0;  // moving-objects: videos per split from the first N images (0 = all)
+};
+
 void add_runtime_flags(CLI::App& app, RuntimeFlags& flags);
 void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining);
 void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo);
@@ -76,10 +86,22 @@ EvaluateFlags demo_evaluate_defaults();
 void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
                               const std::function<bool(const std::string&)>& given);
 
+// Switches the demo to speech (spoken-words with audio-contrastive, then spoken digits on held-out
+// voices with 1, 5 and 20 labels per class) or video (moving-objects with frame-order, then motion
+// direction and object class with 10 and 50 labels per class), leaving the user's flags alone.
+// Returns the further labelled datasets the demo evaluates, each into <out>/<name>.
+std::vector<std::string> apply_speech_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                                                    const std::function<bool(const std::string&)>& given);
+std::vector<std::string> apply_video_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                                                   const std::function<bool(const std::string&)>& given);
+
 int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags);
+int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags);
+// Makes the spoken-words corpus in `out` (empty: the data cache) unless it is there already.
+void ensure_spoken_words(const SpokenWordsOptions& options, const std::string& out = "");
 int run_evaluate(const EvaluateFlags& flags, const RuntimeFlags& runtime_flags);
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
-             const RuntimeFlags& runtime_flags);
+             const RuntimeFlags& runtime_flags, const std::vector<std::string>& also_evaluate = {});
 int run_list();
 int run_inspect(const std::string& checkpoint);
 int run_report(const std::string& run_dir);

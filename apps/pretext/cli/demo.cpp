@@ -56,6 +56,33 @@ constexpr double kTextDemoEncoderLrScale = 0.3;
 // baseline's macro-F1 between 66% and 87%.
 constexpr int64_t kTextDemoLabelDraws = 3;
 
+// The speech demo (`--modality speech`): audio-contrastive pretraining of the audio Transformer
+// on the spoken-words corpus (every word, pretraining voices, no labels), then spoken digits on
+// voices held out from pretraining, with 1, 5 and 20 labels per class.
+const char* const kSpeechDemoData = "spoken-words";
+const char* const kSpeechDemoEvalData = "spoken-digits";
+const char* const kSpeechDemoTask = "audio-contrastive";
+const char* const kSpeechDemoEncoder = "audio-transformer";
+constexpr int64_t kSpeechDemoBatchSize = 128;
+constexpr double kSpeechDemoBaseLr = 2e-3;  // AdamW, per 256 clips
+constexpr int64_t kSpeechDemoLabelDraws = 3;
+constexpr int64_t kSpeechDemoFinetuneMaxSteps = 150;
+constexpr int64_t kSpeechDemoFinetuneMinSteps = 100;
+
+// The video demo (`--modality video`): moving Fashion-MNIST objects, pretraining without labels,
+// then motion direction (moving-objects) and object class (moving-objects-class) with 10 and 50
+// labels per class. The first 4,000 images of each split make the videos (16 frames of 48×48).
+const char* const kVideoDemoData = "moving-objects";
+const char* const kVideoDemoClassData = "moving-objects-class";
+const char* const kVideoDemoTask = "frame-order";
+const char* const kVideoDemoEncoder = "video-cnn3d";
+constexpr int64_t kVideoDemoLimit = 4000;
+constexpr int64_t kVideoDemoBatchSize = 64;
+constexpr double kVideoDemoBaseLr = 2e-3;  // AdamW, per 256 clips
+constexpr int64_t kVideoDemoLabelDraws = 3;
+constexpr int64_t kVideoDemoFinetuneMaxSteps = 150;
+constexpr int64_t kVideoDemoFinetuneMinSteps = 100;
+
 const char* const kDemoSimclrRecipe = R"({"augment": {"size": 20, "crop_scale": [0.35, 1.0], "blur_probability": 0.0}})";
 
 PretrainFlags demo_pretrain_defaults() {
@@ -112,8 +139,65 @@ void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
   if (!given("--label-draws")) evaluate.few_label.label_draws = kTextDemoLabelDraws;
 }
 
+namespace {
+
+// What the speech and video demos share: AdamW, no k-NN monitor (the evaluation scores k-NN
+// itself), few-label budgets per class drawn several times, short fine-tuning.
+void apply_clip_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                              const std::function<bool(const std::string&)>& given, int64_t batch_size,
+                              double base_lr, std::vector<int64_t> labels_per_class, int64_t label_draws,
+                              int64_t finetune_max_steps, int64_t finetune_min_steps) {
+  auto& config = pretrain.config;
+  if (!given("--batch-size")) config.batch_size = batch_size;
+  if (!given("--optimizer")) config.trainer.optimizer.name = "adamw";
+  if (!given("--base-lr") && !given("--lr")) config.trainer.optimizer.base_lr = base_lr;
+  if (!given("--weight-decay")) config.trainer.optimizer.weight_decay = 0.05;
+  if (!given("--clip-grad-norm")) config.trainer.clip_grad_norm = 1.0;
+  if (!given("--knn-every")) config.monitor.knn_every_epochs = 0;
+  evaluate.labels_per_class = std::move(labels_per_class);
+  evaluate.label_fractions.clear();
+  evaluate.all_labels = false;
+  if (!given("--label-draws")) evaluate.few_label.label_draws = label_draws;
+  if (!given("--finetune-max-steps")) evaluate.few_label.finetune.max_steps = finetune_max_steps;
+  if (!given("--finetune-min-steps")) evaluate.few_label.finetune.min_steps = finetune_min_steps;
+}
+
+}  // namespace
+
+std::vector<std::string> apply_speech_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                                                    const std::function<bool(const std::string&)>& given) {
+  auto& config = pretrain.config;
+  config.inputs.modality = "audio";
+  if (!given("--data")) {
+    config.data = kSpeechDemoData;
+    evaluate.data = kSpeechDemoEvalData;
+  }
+  if (!given("--task")) config.task = kSpeechDemoTask;
+  if (!given("--encoder")) config.encoder.name = kSpeechDemoEncoder;
+  if (!given("--out")) pretrain.out = "runs/demo-speech";
+  apply_clip_demo_defaults(pretrain, evaluate, given, kSpeechDemoBatchSize, kSpeechDemoBaseLr, {1, 5, 20},
+                           kSpeechDemoLabelDraws, kSpeechDemoFinetuneMaxSteps, kSpeechDemoFinetuneMinSteps);
+  return {};
+}
+
+std::vector<std::string> apply_video_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
+                                                   const std::function<bool(const std::string&)>& given) {
+  auto& config = pretrain.config;
+  config.inputs.modality = "video";
+  const bool named = !given("--data");
+  if (named) config.data = kVideoDemoData;
+  if (!given("--limit") && named) config.inputs.images.limit = kVideoDemoLimit;
+  if (!given("--task")) config.task = kVideoDemoTask;
+  if (!given("--encoder")) config.encoder.name = kVideoDemoEncoder;
+  if (!given("--out")) pretrain.out = "runs/demo-video";
+  apply_clip_demo_defaults(pretrain, evaluate, given, kVideoDemoBatchSize, kVideoDemoBaseLr, {10, 50},
+                           kVideoDemoLabelDraws, kVideoDemoFinetuneMaxSteps, kVideoDemoFinetuneMinSteps);
+  if (named) return {kVideoDemoClassData};
+  return {};
+}
+
 int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_minutes,
-             const RuntimeFlags& runtime_flags) {
+             const RuntimeFlags& runtime_flags, const std::vector<std::string>& also_evaluate) {
   PRETEXT_CHECK(budget_minutes > 0, ConfigError, "--budget-minutes must be > 0, got ", budget_minutes);
   PRETEXT_CHECK(read_launch_environment().world_size == 1, ConfigError,
                 "pretext demo runs as one process; for several ranks use `pretext launch -n N -- pretext pretrain …`, "
@@ -134,7 +218,12 @@ int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_min
   const std::filesystem::path out_dir = config.trainer.out_dir;
 
   EvaluateFlags flags = evaluate;
-  flags.data = config.data;
+  if (flags.data.empty()) flags.data = config.data;
+  if (config.data == kSpeechDemoData || flags.data == kSpeechDemoEvalData) {
+    SpokenWordsOptions corpus;
+    corpus.seed = 0;  // the corpus is fixed; --seed varies the runs on it
+    ensure_spoken_words(corpus);
+  }
   flags.limit = config.inputs.images.limit;
   flags.few_label.seed = runtime.seed;
   finish_evaluate_flags(flags);
@@ -147,6 +236,12 @@ int run_demo(PretrainFlags& pretrain, EvaluateFlags& evaluate, double budget_min
   if (pretrained.train.interrupted) return 130;
 
   auto results = evaluate_checkpoint(out_dir / "last.pt", flags, out_dir, runtime);
+  for (const std::string& data : also_evaluate) {
+    EvaluateFlags more = flags;
+    more.data = data;
+    log::info("demo: evaluating on ", data, " too (results in ", (out_dir / data).string(), ")");
+    evaluate_checkpoint(out_dir / "last.pt", more, out_dir / data, runtime);
+  }
 
   const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60.0;
   std::ostringstream summary;

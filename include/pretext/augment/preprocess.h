@@ -5,6 +5,10 @@
 //   image — uint8 [B,H,W,C] → float [B,C,H,W] normalised per channel (channels-last for
 //           encoders that prefer it); fine-tuning adds crop (0.5–1) + flip, label-preserving
 //   text  — windows (data/text_batch.h) → [CLS] window [SEP], right-padded; no augmentation
+//   audio — waveforms + lengths → packed standardised log-mel frames (augment/audio_input.h);
+//           fine-tuning adds gain, noise, shift, speed and SpecAugment
+//   video — uint8 [B,T,H,W,C] → the centre clip (clip_frames every clip_stride) as float
+//           [B,C,T',H,W]; fine-tuning takes a random clip with crop and brightness/contrast jitter
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,7 +17,9 @@
 #include <memory>
 #include <vector>
 
+#include "pretext/augment/audio.h"
 #include "pretext/augment/image.h"
+#include "pretext/augment/video.h"
 #include "pretext/data/batch.h"
 #include "pretext/models/encoder.h"
 
@@ -71,6 +77,38 @@ class TextPreprocessor : public Preprocessor {
 
  private:
   int64_t max_length_;
+};
+
+class AudioPreprocessor : public Preprocessor {
+ public:
+  explicit AudioPreprocessor(LogMelOptions log_mel, AudioAugmentOptions finetune_augment = default_finetune_augment());
+  // Gain, noise, a shift, speed 0.9–1.1 and two small SpecAugment masks of each kind; no crop.
+  static AudioAugmentOptions default_finetune_augment();
+
+  torch::Tensor input(const Batch& batch, const Encoder& encoder, const torch::Device& device) const override;
+  torch::Tensor augmented_input(const Batch& batch, const Encoder& encoder, const torch::Device& device,
+                                torch::Generator& generator) const override;
+  nlohmann::json to_json() const override;
+  const LogMelOptions& log_mel_options() const { return log_mel_.options(); }
+
+ private:
+  LogMel log_mel_;
+  AudioAugmentOptions finetune_augment_;
+};
+
+class VideoPreprocessor : public Preprocessor {
+ public:
+  VideoPreprocessor(Normalization normalization, VideoClipOptions clips);
+
+  torch::Tensor input(const Batch& batch, const Encoder& encoder, const torch::Device& device) const override;
+  torch::Tensor augmented_input(const Batch& batch, const Encoder& encoder, const torch::Device& device,
+                                torch::Generator& generator) const override;
+  nlohmann::json to_json() const override;
+  const VideoClipOptions& clips() const { return clips_; }
+
+ private:
+  Normalization normalization_;
+  VideoClipOptions clips_;
 };
 
 // Rebuilds a preprocessor from to_json(), or from a checkpoint config of pretext 0.1's first

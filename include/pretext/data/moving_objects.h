@@ -44,6 +44,11 @@ MovingObjects make_moving_objects(const torch::Tensor& images, const torch::Tens
 // (seed + 1), made in memory. Returns nullptr for another name.
 DatasetPtr load_moving_objects(const std::string& name, const std::string& split, int64_t limit = 0);
 
+// The videos behind the named datasets for `split`: made from Fashion-MNIST's images of that
+// split with the default options, seed 0 for "train" and 1 for "test"; the first `limit` source
+// images only (0 = all). InputError for another split or when Fashion-MNIST is missing.
+MovingObjects named_moving_objects(const std::string& split, int64_t limit = 0);
+
 // Writes `objects` as files: <out>/by-direction/<split>/<direction>/<n>.mkv and hard links
 // <out>/by-class/<split>/<class>/<n>.mkv (one copy of the bytes), so that either label set reads
 // as a video folder. Atomic per file.

@@ -15,7 +15,9 @@
 namespace pretext {
 
 struct EncoderConfig {
-  std::string name = "convnet";  // convnet | resnet18 | resnet34 | resnet50 | vit-tiny | vit-small | a registered name
+  // convnet | resnet18 | resnet34 | resnet50 | vit-tiny | vit-small | bert-* | audio-transformer |
+  // video-cnn3d | a registered name
+  std::string name = "convnet";
   int64_t in_channels = 1;
   int64_t image_size = 28;
   // ResNet stem for small images (CIFAR-style 3×3 stride-1 conv, no max-pool); "auto" picks it
@@ -42,6 +44,9 @@ struct EncoderConfig {
   // final states of the non-padding positions (Reimers & Gurevych 2019), which suits masked-LM
   // alone, where no loss reads [CLS].
   std::string pooling = "cls";
+  // Audio encoders only: the log-mel bins of their input (taken from the front end; 0 = not an
+  // audio encoder).
+  int64_t mels = 0;
 
   nlohmann::json to_json() const;
   static EncoderConfig from_json(const nlohmann::json& values);  // throws ConfigError

@@ -44,6 +44,9 @@ struct TaskContext {
   // The data-parallel ranks: a task whose loss compares samples (negatives, batch statistics)
   // computes it over the global batch with all_gather_with_grad (core/process_group.h).
   ProcessGroupPtr group = single_process_group();
+  // The run's preprocessing (Preprocessor::to_json): audio tasks read its log-mel front end,
+  // video tasks its clip length, so that pretraining and evaluation prepare inputs alike.
+  nlohmann::json preprocessing = nlohmann::json::object();
 };
 
 class PretextTask : public torch::nn::Module {

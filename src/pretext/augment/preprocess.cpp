@@ -1,5 +1,6 @@
 #include "pretext/augment/preprocess.h"
 
+#include "pretext/augment/audio_input.h"
 #include "pretext/augment/text.h"
 #include "pretext/core/error.h"
 
@@ -51,6 +52,70 @@ torch::Tensor TextPreprocessor::augmented_input(const Batch& batch, const Encode
 
 nlohmann::json TextPreprocessor::to_json() const { return {{"modality", "text"}, {"max_length", max_length_}}; }
 
+AudioPreprocessor::AudioPreprocessor(LogMelOptions log_mel, AudioAugmentOptions finetune_augment)
+    : log_mel_(std::move(log_mel)), finetune_augment_(std::move(finetune_augment)) {
+  finetune_augment_.validate();
+}
+
+AudioAugmentOptions AudioPreprocessor::default_finetune_augment() {
+  AudioAugmentOptions augment;
+  augment.crop_seconds = 0;
+  augment.noise_probability = 0.5;
+  augment.noise_snr_min_db = 10;
+  augment.shift_seconds = 0.05;
+  augment.time_mask_frames = 8;
+  augment.freq_mask_bins = 6;
+  return augment;
+}
+
+torch::Tensor AudioPreprocessor::input(const Batch& batch, const Encoder& encoder, const torch::Device& device) const {
+  PRETEXT_CHECK(batch.extra.defined(), InputError, "audio preprocessing needs waveforms with lengths");
+  return audio_frames(log_mel_, batch.input.to(device), batch.extra);
+}
+
+torch::Tensor AudioPreprocessor::augmented_input(const Batch& batch, const Encoder& encoder,
+                                                 const torch::Device& device, torch::Generator& generator) const {
+  PRETEXT_CHECK(batch.extra.defined(), InputError, "audio preprocessing needs waveforms with lengths");
+  auto [waveforms, lengths] = augment_waveforms(batch.input.to(device), batch.extra, log_mel_.options().sample_rate,
+                                                finetune_augment_, generator);
+  return spec_augment(audio_frames(log_mel_, waveforms, lengths), finetune_augment_, generator);
+}
+
+nlohmann::json AudioPreprocessor::to_json() const {
+  return {{"modality", "audio"},
+          {"sample_rate", log_mel_.options().sample_rate},
+          {"log_mel", log_mel_.options().to_json()},
+          {"finetune_augment", finetune_augment_.to_json()}};
+}
+
+VideoPreprocessor::VideoPreprocessor(Normalization normalization, VideoClipOptions clips)
+    : normalization_(std::move(normalization)), clips_(std::move(clips)) {
+  clips_.validate("video preprocessing");
+}
+
+torch::Tensor VideoPreprocessor::input(const Batch& batch, const Encoder& encoder, const torch::Device& device) const {
+  const int64_t frames = batch.input.size(1);
+  const int64_t span = clip_span(clips_, frames);
+  PRETEXT_CHECK(span <= frames, InputError, "clips of ", clips_.clip_frames, " frames every ", clips_.clip_stride,
+                " need videos of ", span, " frames, these have ", frames);
+  auto starts = torch::full({batch.size()}, (frames - span) / 2, torch::kLong);
+  return clips_to_input(take_clips(batch.input.to(device), starts, clips_), normalization_.mean, normalization_.std);
+}
+
+torch::Tensor VideoPreprocessor::augmented_input(const Batch& batch, const Encoder& encoder,
+                                                 const torch::Device& device, torch::Generator& generator) const {
+  auto starts = random_clip_starts(batch.size(), batch.input.size(1), clips_, generator);
+  return augment_clips(take_clips(batch.input.to(device), starts, clips_), clips_, normalization_.mean,
+                       normalization_.std, generator);
+}
+
+nlohmann::json VideoPreprocessor::to_json() const {
+  return {{"modality", "video"},
+          {"mean", normalization_.mean},
+          {"std", normalization_.std},
+          {"clips", clips_.to_json()}};
+}
+
 PreprocessorPtr preprocessor_from_json(const nlohmann::json& values) {
   PRETEXT_CHECK(values.is_object(), InputError, "preprocessing: expected an object, got ", values.dump());
   const std::string modality = values.value("modality", "image");
@@ -65,7 +130,23 @@ PreprocessorPtr preprocessor_from_json(const nlohmann::json& values) {
                   "preprocessing: a text preprocessor needs an integer 'max_length', got ", values.dump());
     return std::make_shared<TextPreprocessor>(values["max_length"].get<int64_t>());
   }
-  throw InputError("preprocessing: unknown modality '" + modality + "' (expected image or text)");
+  try {
+    if (modality == "audio") {
+      return std::make_shared<AudioPreprocessor>(
+          LogMelOptions::from_json(values.at("log_mel")),
+          values.contains("finetune_augment") ? AudioAugmentOptions::from_json(values.at("finetune_augment"))
+                                              : AudioPreprocessor::default_finetune_augment());
+    }
+    if (modality == "video") {
+      return std::make_shared<VideoPreprocessor>(
+          Normalization{values.at("mean").get<std::vector<double>>(), values.at("std").get<std::vector<double>>()},
+          VideoClipOptions::from_json(values.at("clips"), "preprocessing: clips"));
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError("preprocessing: a " + modality + " preprocessor's entry is incomplete (" + error.what() +
+                     "): " + values.dump());
+  }
+  throw InputError("preprocessing: unknown modality '" + modality + "' (expected image, text, audio or video)");
 }
 
 PreprocessorPtr preprocessor_from_config(const nlohmann::json& config) {

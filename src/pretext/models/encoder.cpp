@@ -3,9 +3,11 @@
 #include "pretext/core/error.h"
 #include "pretext/core/options.h"
 #include "pretext/data/text_batch.h"
+#include "pretext/models/audio_encoder.h"
 #include "pretext/models/bert.h"
 #include "pretext/models/convnet.h"
 #include "pretext/models/resnet.h"
+#include "pretext/models/video_encoder.h"
 #include "pretext/models/vit.h"
 
 namespace pretext {
@@ -14,7 +16,8 @@ nlohmann::json EncoderConfig::to_json() const {
   return nlohmann::json{{"name", name},   {"in_channels", in_channels}, {"image_size", image_size},
                         {"stem", stem},   {"width", width},             {"patch_size", patch_size},
                         {"depth", depth}, {"vocab_size", vocab_size}, {"max_length", max_length},
-                        {"dropout", dropout}, {"pooling", pooling}};
+                        {"dropout", dropout}, {"pooling", pooling},
+                        {"mels", mels}};
 }
 
 TokenEncoder::TokenEncoder(const std::string& name, const std::string& pooling) : Encoder(name), pooling_(pooling) {
@@ -49,7 +52,8 @@ EncoderConfig EncoderConfig::from_json(const nlohmann::json& values) {
       .read("vocab_size", config.vocab_size)
       .read("max_length", config.max_length)
       .read("dropout", config.dropout)
-      .read("pooling", config.pooling);
+      .read("pooling", config.pooling)
+      .read("mels", config.mels);
   reader.finish();
   return config;
 }
@@ -59,6 +63,9 @@ EncoderConfig EncoderConfig::resolved() const {
   if (out.width == 0 && out.name == "convnet") out.width = ConvNetEncoder::kDefaultWidth;
   if (out.width == 0 && out.name.rfind("resnet", 0) == 0) out.width = ResNetEncoder::kDefaultWidth;
   if (out.stem == "auto" && out.name.rfind("resnet", 0) == 0) out.stem = out.image_size <= 64 ? "small" : "imagenet";
+  if (out.width == 0 && out.name == "audio-transformer") out.width = AudioTransformerEncoder::kDefaultWidth;
+  if (out.depth == 0 && out.name == "audio-transformer") out.depth = AudioTransformerEncoder::kDefaultDepth;
+  if (out.width == 0 && out.name == "video-cnn3d") out.width = Video3dEncoder::kDefaultWidth;
   if (is_vit_name(out.name)) {
     const VitArchitecture architecture = vit_architecture(out);  // throws ConfigError naming the field
     out.width = architecture.dim;
@@ -104,6 +111,13 @@ Registry<EncoderFactory>& encoder_registry() {
     builtins.add(
         "bert-small", [](const EncoderConfig& config) { return std::make_shared<BertEncoder>(config); },
         "BERT-Small (Turc et al. 2019): dim 512 (= width), 4 layers (depth), 8 heads; text");
+    builtins.add(
+        "audio-transformer",
+        [](const EncoderConfig& config) { return std::make_shared<AudioTransformerEncoder>(config); },
+        "speech: 2 stride-2 conv layers over log-mels + Transformer (depth 4), mean of valid steps; dim 128 (= width)");
+    builtins.add(
+        "video-cnn3d", [](const EncoderConfig& config) { return std::make_shared<Video3dEncoder>(config); },
+        "video: small 3-D CNN (4 stages of 3×3×3 conv, w…8w channels) + 1×1×1 expansion; dim 16·width (256)");
     return builtins;
   }();
   return registry;
@@ -115,7 +129,8 @@ EncoderPtr make_encoder(const EncoderConfig& config) {
   const bool text = config.vocab_size > 0;
   PRETEXT_CHECK(text || config.in_channels == 1 || config.in_channels == 3, ConfigError,
                 "encoder option 'in_channels' must be 1 or 3, got ", config.in_channels);
-  PRETEXT_CHECK(text || config.image_size > 0, ConfigError, "encoder option 'image_size' must be positive, got ",
+  const bool audio = config.mels > 0;
+  PRETEXT_CHECK(text || audio || config.image_size > 0, ConfigError, "encoder option 'image_size' must be positive, got ",
                 config.image_size);
   PRETEXT_CHECK(!text || config.max_length >= 4, ConfigError,
                 "encoder option 'max_length' must be ≥ 4 tokens ([CLS] A [SEP] B [SEP]), got ", config.max_length);

@@ -1,6 +1,7 @@
 #include "pretext/tasks/task.h"
 
 #include "pretext/core/runtime.h"
+#include "pretext/tasks/audio.h"
 #include "pretext/tasks/barlow_twins.h"
 #include "pretext/tasks/byol.h"
 #include "pretext/tasks/dino.h"
@@ -10,6 +11,7 @@
 #include "pretext/tasks/rotation.h"
 #include "pretext/tasks/simclr.h"
 #include "pretext/tasks/simsiam.h"
+#include "pretext/tasks/video.h"
 #include "pretext/tasks/vicreg.h"
 
 namespace pretext {
@@ -96,6 +98,31 @@ Registry<TaskFactory>& task_registry() {
           return std::make_shared<MAETask>(context, MAEOptions::from_json(context.options));
         },
         "MAE: hide 75% of a ViT's patches, reconstruct their pixels with a light decoder");
+    // [speech and video]
+    made->add(
+        "audio-contrastive",
+        [](const TaskContext& context) {
+          return std::make_shared<AudioContrastiveTask>(context, AudioContrastiveOptions::from_json(context.options));
+        },
+        "speech (COLA/SimCLR): two augmented segments of a recording, NT-Xent against other recordings");
+    made->add(
+        "masked-frames",
+        [](const TaskContext& context) {
+          return std::make_shared<MaskedFramesTask>(context, MaskedFramesOptions::from_json(context.options));
+        },
+        "speech: hide spans of log-mel frames, predict them from context (masked spectrogram modelling)");
+    made->add(
+        "clip-contrastive",
+        [](const TaskContext& context) {
+          return std::make_shared<ClipContrastiveTask>(context, ClipContrastiveOptions::from_json(context.options));
+        },
+        "video (CVRL): two clips from random times of a video, NT-Xent against other videos' clips");
+    made->add(
+        "frame-order",
+        [](const TaskContext& context) {
+          return std::make_shared<FrameOrderTask>(context, FrameOrderOptions::from_json(context.options));
+        },
+        "video: is this clip playing forward, reversed or shuffled (Shuffle and Learn + arrow of time)");
     // [text-family registrations: mlm, mlm-nsp]
     made->add(
         "mlm",

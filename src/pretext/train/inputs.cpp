@@ -6,6 +6,8 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/data/moving_objects.h"
+#include "pretext/data/spoken_words.h"
 
 namespace pretext {
 namespace fs = std::filesystem;
@@ -52,6 +54,40 @@ bool is_named(const std::vector<std::pair<std::string, std::string>>& named, con
   return std::any_of(named.begin(), named.end(), [&](const auto& entry) { return entry.first == name; });
 }
 
+bool is_named_video(const std::string& name) { return name == "moving-objects" || name == "moving-objects-class"; }
+bool is_named_audio(const std::string& name) { return name == "spoken-words" || name == "spoken-digits"; }
+
+// Split `split` of audio `data`, read at `sample_rate`: spoken-words is the corpus' unlabeled
+// pretraining part, spoken-digits its labelled digits (held-out voices), else a folder.
+std::shared_ptr<AudioDataset> load_audio_data(const std::string& data, const std::string& split,
+                                              AudioReadOptions options, int64_t sample_rate, int64_t limit) {
+  options.sample_rate = sample_rate;
+  if (options.limit == 0) options.limit = limit;
+  if (!is_named_audio(data)) return load_audio_folder(data, split, options);
+  const fs::path folder = spoken_words_folder();
+  PRETEXT_CHECK(fs::exists(folder / "manifest.json"), InputError, data, ": the spoken-words corpus is not at ",
+                folder.string(), "; make it with `pretext data spoken-words` (about two minutes; needs espeak-ng)");
+  if (data == "spoken-digits") return load_audio_folder((folder / "digits").string(), split, options);
+  PRETEXT_CHECK(split == "train", InputError, "spoken-words is the unlabeled pretraining part of the corpus and has "
+                "no '", split, "' split; use spoken-digits for labelled train and test sets");
+  return load_audio_folder((folder / "pretrain").string(), "train", options);
+}
+
+DatasetPtr load_video_data(const std::string& data, const std::string& split, const VideoReadOptions& options,
+                           int64_t limit) {
+  if (is_named_video(data)) return load_moving_objects(data, split, options.limit > 0 ? options.limit : limit);
+  VideoReadOptions read = options;
+  if (read.limit == 0) read.limit = limit;
+  return load_video_folder(data, split, read);
+}
+
+// Per-channel mean and std of videos [N, T, H, W, C] (their frames as images).
+Normalization video_statistics(const torch::Tensor& videos) {
+  auto frames = videos.reshape({-1, videos.size(2), videos.size(3), videos.size(4)});
+  auto [mean, std] = channel_statistics(frames);
+  return Normalization{mean, std};
+}
+
 TextCorpus read_corpus(const std::string& data, const std::string& split, const InputOptions& options) {
   TextReadOptions read = options.text;
   if (read.limit == 0) read.limit = options.images.limit;
@@ -65,13 +101,19 @@ TextCorpus read_corpus(const std::string& data, const std::string& split, const 
 }  // namespace
 
 std::string detect_modality(const std::string& name_or_path, const std::string& requested) {
-  PRETEXT_CHECK(requested == "auto" || requested == "image" || requested == "text", ConfigError,
-                "--modality must be auto, image or text, got '", requested, "'");
+  PRETEXT_CHECK(requested == "auto" || requested == "image" || requested == "text" || requested == "audio" ||
+                    requested == "speech" || requested == "video",
+                ConfigError, "--modality must be auto, image, text, audio (or speech) or video, got '", requested, "'");
+  if (requested == "speech") return "audio";
   if (requested != "auto") return requested;
   if (is_named(named_datasets(), name_or_path)) return "image";
   if (is_named(named_text_datasets(), name_or_path)) return "text";
+  if (is_named_audio(name_or_path)) return "audio";
+  if (is_named_video(name_or_path)) return "video";
   std::error_code error;
   const fs::path path(name_or_path);
+  if (fs::exists(path, error) && is_audio_path(name_or_path)) return "audio";
+  if (fs::exists(path, error) && is_video_path(name_or_path)) return "video";
   if (fs::is_regular_file(path, error)) return is_text_extension(lower_extension(path)) ? "text" : "image";
   if (fs::is_directory(path, error)) {
     // A folder without a single file is nobody's: the image reader's error ("no images") says so.
@@ -100,6 +142,39 @@ RunInputs load_pretraining_inputs(const std::string& data, const EncoderConfig& 
     inputs.summary = images->source() + ": " + std::to_string(images->size()) + " images " +
                      std::to_string(images->height()) + "×" + std::to_string(images->width()) + "×" +
                      std::to_string(images->channels());
+    return inputs;
+  }
+  if (inputs.modality == "audio") {
+    options.log_mel.validate();
+    auto audio = load_audio_data(data, "train", options.audio, options.log_mel.sample_rate, options.images.limit);
+    inputs.train = audio;
+    inputs.preprocessor = std::make_shared<AudioPreprocessor>(options.log_mel);
+    inputs.encoder.mels = options.log_mel.mels;
+    inputs.encoder.in_channels = 1;
+    inputs.encoder = inputs.encoder.resolved();
+    inputs.config = {{"preprocessing", inputs.preprocessor->to_json()}};
+    const double seconds = audio->lengths().sum().item<double>() / static_cast<double>(audio->sample_rate());
+    inputs.summary = audio->source() + ": " + std::to_string(audio->size()) + " recordings, " +
+                     std::to_string(static_cast<int64_t>(seconds / 60.0 + 0.5)) + " min at " +
+                     std::to_string(audio->sample_rate()) + " Hz, " + std::to_string(options.log_mel.mels) + " mel bins";
+    return inputs;
+  }
+  if (inputs.modality == "video") {
+    options.clips.validate("video clips");
+    DatasetPtr videos = load_video_data(data, "train", options.video, options.images.limit);
+    const auto* held = dynamic_cast<const VideoDataset*>(videos.get());
+    const torch::Tensor all = held != nullptr ? held->videos() : videos->get(torch::arange(videos->size())).input;
+    inputs.train = videos;
+    inputs.normalization = video_statistics(all);
+    inputs.preprocessor = std::make_shared<VideoPreprocessor>(inputs.normalization, options.clips);
+    inputs.encoder.in_channels = all.size(4);
+    inputs.encoder.image_size = all.size(2);
+    inputs.encoder = inputs.encoder.resolved();
+    inputs.config = {{"preprocessing", inputs.preprocessor->to_json()}};
+    inputs.summary = videos->source() + ": " + std::to_string(videos->size()) + " videos of " +
+                     std::to_string(all.size(1)) + " frames " + std::to_string(all.size(2)) + "×" +
+                     std::to_string(all.size(3)) + "×" + std::to_string(all.size(4)) + ", clips of " +
+                     std::to_string(clip_span(options.clips, all.size(1))) + " frames";
     return inputs;
   }
 
@@ -149,6 +224,26 @@ DatasetPtr load_evaluation_split(const std::string& data, const std::string& spl
   PreprocessorPtr preprocessor = preprocessor_from_config(checkpoint_config);
   const auto* text = dynamic_cast<const TextPreprocessor*>(preprocessor.get());
   const std::string modality = detect_modality(data, options.modality);
+  const std::string expected = checkpoint_config.contains("preprocessing")
+                                   ? checkpoint_config["preprocessing"].value("modality", std::string("image"))
+                                   : std::string("image");
+  PRETEXT_CHECK(modality == expected, InputError, data, " is ", modality, " data, but the checkpoint's encoder reads ",
+                expected);
+  if (const auto* audio = dynamic_cast<const AudioPreprocessor*>(preprocessor.get())) {
+    return load_audio_data(data, split, options.audio, audio->log_mel_options().sample_rate, options.images.limit);
+  }
+  if (dynamic_cast<const VideoPreprocessor*>(preprocessor.get()) != nullptr) {
+    const EncoderConfig encoder = EncoderConfig::from_json(checkpoint_config.at("encoder"));
+    VideoReadOptions read = options.video;
+    if (read.size == 0) read.size = encoder.image_size;
+    if (read.channels == 0) read.channels = encoder.in_channels;
+    DatasetPtr videos = load_video_data(data, split, read, options.images.limit);
+    const auto shape = videos->sample_shape();  // {T, H, W, C}
+    PRETEXT_CHECK(shape.size() == 4 && shape[1] == encoder.image_size && shape[3] == encoder.in_channels, InputError,
+                  "the videos of ", videos->source(), " do not match the checkpoint's encoder (", encoder.in_channels,
+                  "-channel ", encoder.image_size, "-pixel frames)");
+    return videos;
+  }
   if (text == nullptr) {
     PRETEXT_CHECK(modality == "image", InputError, data, " is text, but the checkpoint's encoder reads images");
     EncoderConfig encoder = EncoderConfig::from_json(checkpoint_config.at("encoder"));

@@ -54,9 +54,23 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   context.device = runtime.device;
   context.seed = config.seed;
   context.group = runtime.group;
+  context.preprocessing = inputs.config.value("preprocessing", nlohmann::json::object());
+  const bool audio_encoder = context.encoder.name.rfind("audio", 0) == 0;
+  const bool video_encoder = context.encoder.name.rfind("video", 0) == 0;
+  if (inputs.modality == "audio" || inputs.modality == "video") {
+    const bool fits = inputs.modality == "audio" ? audio_encoder : video_encoder;
+    PRETEXT_CHECK(fits, ConfigError, "--encoder ", context.encoder.name, " does not read ", inputs.modality, "; ",
+                  config.data, " is ", inputs.modality,
+                  inputs.modality == "audio" ? ": use --encoder audio-transformer with --task audio-contrastive or masked-frames"
+                                             : ": use --encoder video-cnn3d with --task clip-contrastive or frame-order");
+  } else {
+    PRETEXT_CHECK(!audio_encoder && !video_encoder, ConfigError, "--encoder ", context.encoder.name, " reads ",
+                  video_encoder ? "video" : "audio", ", but ", config.data, " is ", inputs.modality);
+  }
   TaskPtr task = make_task(config.task, context);
   const bool text_encoder = dynamic_cast<const TokenEncoder*>(task->encoder().get()) != nullptr;
-  PRETEXT_CHECK(text_encoder == (inputs.modality == "text"), ConfigError, "--encoder ", context.encoder.name,
+  PRETEXT_CHECK(text_encoder == (inputs.modality == "text") || inputs.modality == "audio" || inputs.modality == "video",
+                ConfigError, "--encoder ", context.encoder.name,
                 text_encoder ? " reads text, but " : " reads images, but ", config.data, " is ", inputs.modality,
                 inputs.modality == "text" ? "; use --encoder bert-tiny (or bert-mini, bert-small) with --task mlm or mlm-nsp"
                                           : "; use an image encoder (convnet, resnet18, vit-tiny, …)");

@@ -1,0 +1,64 @@
+// `pretext data …`: the shipped datasets that are made rather than installed.
+//   spoken-words   — the speech corpus, synthesised with espeak-ng into the data cache
+//   moving-objects — Fashion-MNIST objects moving in 48×48 frames, written as video files
+#include <chrono>
+#include <iostream>
+
+#include "pretext/cli/commands.h"
+#include "pretext/core/error.h"
+#include "pretext/core/log.h"
+#include "pretext/data/moving_objects.h"
+#include "pretext/data/spoken_words.h"
+#include "pretext/train/trainer.h"
+
+namespace pretext::cli {
+
+namespace {
+
+// A progress line every few seconds with the rate and the time left.
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {
+  const auto start = std::chrono::steady_clock::now();
+  auto last = std::make_shared<double>(-1e9);
+  return [=](int64_t done, int64_t total) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (done < total && seconds - *last < 5) return;
+    *last = seconds;
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+    log::info(what, ": ", done, "/", total, " (", static_cast<int>(100.0 * done / std::max<int64_t>(1, total)), "%), ",
+              format_duration(seconds), " elapsed", done < total ? ", about " + format_duration(left) + " left" : "");
+  };
+}
+
+}  // namespace
+
+void ensure_spoken_words(const SpokenWordsOptions& options, const std::string& out) {
+  const std::string folder = out.empty() ? spoken_words_folder() : out;
+  log::info("spoken-words: making the corpus in ", folder, " with espeak-ng (seed ", options.seed, ")");
+  make_spoken_words(folder, options, progress_printer("spoken-words"));
+}
+
+int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags) {
+  start_runtime(runtime_flags);
+  if (flags.dataset == "spoken-words") {
+    SpokenWordsOptions options;
+    options.seed = flags.seed;
+    ensure_spoken_words(options, flags.out);
+    std::cout << "spoken-words: " << (flags.out.empty() ? spoken_words_folder() : flags.out) << "\n";
+    return 0;
+  }
+  if (flags.dataset == "moving-objects") {
+    PRETEXT_CHECK(!flags.out.empty(), ConfigError, "pretext data moving-objects needs --out FOLDER (the named datasets "
+                  "moving-objects and moving-objects-class are made in memory and need no files)");
+    for (const std::string split : {"train", "test"}) {
+      MovingObjects made = named_moving_objects(split, flags.limit);
+      log::info("moving-objects: writing ", made.videos.size(0), " ", split, " videos to ", flags.out);
+      write_moving_objects(made, flags.out, split);
+    }
+    std::cout << "moving-objects: " << flags.out << "/by-direction and " << flags.out << "/by-class\n";
+    return 0;
+  }
+  throw ConfigError("pretext data: unknown dataset '" + flags.dataset + "' (spoken-words, moving-objects)");
+}
+
+}  // namespace pretext::cli

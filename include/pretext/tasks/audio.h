@@ -1,0 +1,82 @@
+// Pretext tasks on speech and other audio. Both read raw batches from an AudioDataset
+// (waveforms float [B, L], lengths int64 [B] in Batch::extra) and make log-mel frames with the
+// run's front end (TaskContext::preprocessing["log_mel"], the one the preprocessor stores).
+//   audio-contrastive — COLA (Saeed et al. 2021) / SimCLR on sound: two random segments of the
+//       same recording, each augmented (gain, noise, shift, speed, SpecAugment), an MLP projector
+//       and the NT-Xent loss over the global batch; the other recordings are the negatives.
+//   masked-frames — masked spectrogram prediction: spans of the encoder's time steps are hidden
+//       (their input frames set to the mean and their latent replaced by a learned vector, as
+//       wav2vec 2.0 masks its latents), and a linear head predicts each hidden step's log-mel
+//       frames from the context; the loss is the mean squared error on the hidden valid frames
+//       only (MAE's choice: the visible frames carry no loss).
+// Requires an encoder with per-step outputs (audio-transformer) for masked-frames.
+#pragma once
+
+#include "pretext/augment/audio.h"
+#include "pretext/models/audio_encoder.h"
+#include "pretext/models/heads.h"
+#include "pretext/tasks/task.h"
+
+namespace pretext {
+
+struct AudioContrastiveOptions {
+  double temperature = 0.2;
+  int64_t projector_hidden_dim = 0;  // 0 = the encoder's dim
+  int64_t projector_out_dim = 128;
+  AudioAugmentOptions augment;       // each view: a crop_seconds segment, augmented
+  static AudioContrastiveOptions from_json(const nlohmann::json& values);
+  nlohmann::json to_json() const;
+};
+
+class AudioContrastiveTask : public PretextTask {
+ public:
+  AudioContrastiveTask(const TaskContext& context, AudioContrastiveOptions options);
+  Output step(const Batch& batch) override;
+  EncoderPtr encoder() const override { return encoder_; }
+  nlohmann::json options_json() const override { return options_.to_json(); }
+
+ private:
+  torch::Tensor view(const Batch& batch);
+  AudioContrastiveOptions options_;
+  LogMel log_mel_;
+  EncoderPtr encoder_;
+  MLP projector_{nullptr};
+};
+
+struct MaskedFramesOptions {
+  double mask_ratio = 0.4;  // expected fraction of valid steps hidden
+  int64_t mask_span = 2;    // hidden spans of this many encoder steps (2 steps = 8 frames = 80 ms)
+  AudioAugmentOptions augment = mild_augment();  // the input before masking
+  static AudioAugmentOptions mild_augment();     // crop 1 s, gain and noise only
+  static MaskedFramesOptions from_json(const nlohmann::json& values);
+  nlohmann::json to_json() const;
+};
+
+// Hidden steps for a batch: bool [B, steps], spans of `span` steps whose starts are drawn with
+// probability ratio / span per valid step (about `ratio` of the valid steps end up hidden, minus
+// overlaps), never on padding; every row with a valid step hides at least one.
+torch::Tensor draw_span_mask(const torch::Tensor& valid, double ratio, int64_t span, torch::Generator& generator);
+
+class MaskedFramesTask : public PretextTask {
+ public:
+  MaskedFramesTask(const TaskContext& context, MaskedFramesOptions options);
+  Output step(const Batch& batch) override;
+  EncoderPtr encoder() const override { return encoder_; }
+  nlohmann::json options_json() const override { return options_.to_json(); }
+  // The loss of `prediction` [B, steps, 4·mels] against packed frames [B, 1 + mels, T] on the
+  // hidden steps' valid frames (exposed for the independent check in the tests).
+  static torch::Tensor masked_frames_loss(const torch::Tensor& prediction, const torch::Tensor& packed,
+                                          const torch::Tensor& hidden);
+
+ private:
+  MaskedFramesOptions options_;
+  LogMel log_mel_;
+  std::shared_ptr<AudioTransformerEncoder> encoder_;
+  torch::nn::Linear head_{nullptr};
+};
+
+// The log-mel front end a task context carries (its preprocessing's "log_mel"); ConfigError when
+// the run's data is not audio.
+LogMelOptions log_mel_from_context(const TaskContext& context, const std::string& task);
+
+}  // namespace pretext
