@@ -360,8 +360,6 @@ int run_cli(int argc, char** argv) {
   data->add_option("dataset", data_flags.dataset, "spoken-words | moving-objects")->required();
   data->add_option("--out", data_flags.out,
                    "folder to write (spoken-words: default the data cache, where --data spoken-words reads it)");
-  data->add_option("--seed", data_flags.seed, "spoken-words: the corpus' seed (voices, speeds, noise)")
-      ->capture_default_str();
   data->add_option("--limit", data_flags.limit, "moving-objects: videos from the first N images of each split (0 = all)")
       ->capture_default_str();
 

@@ -58,7 +58,6 @@ struct TokenizerFlags {
 struct DataFlags {
   std::string dataset;
   std::string out;
-  uint64_t seed = 0;
   int64_t limit = 0;  // moving-objects: videos per split from the first N images (0 = all)
 };
 

@@ -2,6 +2,7 @@
 //   spoken-words   — the speech corpus, synthesised with espeak-ng into the data cache
 //   moving-objects — Fashion-MNIST objects moving in 48×48 frames, written as video files
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 
 #include "pretext/cli/commands.h"
@@ -34,15 +35,20 @@ std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) 
 
 void ensure_spoken_words(const SpokenWordsOptions& options, const std::string& out) {
   const std::string folder = out.empty() ? spoken_words_folder() : out;
+  // A finished corpus with these options returns at once (make_spoken_words checks the manifest).
+  if (std::filesystem::exists(std::filesystem::path(folder) / "manifest.json")) {
+    make_spoken_words(folder, options);
+    return;
+  }
   log::info("spoken-words: making the corpus in ", folder, " with espeak-ng (seed ", options.seed, ")");
   make_spoken_words(folder, options, progress_printer("spoken-words"));
 }
 
 int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags) {
-  start_runtime(runtime_flags);
+  const Runtime runtime = start_runtime(runtime_flags);
   if (flags.dataset == "spoken-words") {
     SpokenWordsOptions options;
-    options.seed = flags.seed;
+    options.seed = runtime.seed;  // --seed: the voices' split, speeds, pitches and noise
     ensure_spoken_words(options, flags.out);
     std::cout << "spoken-words: " << (flags.out.empty() ? spoken_words_folder() : flags.out) << "\n";
     return 0;

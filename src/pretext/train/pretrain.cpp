@@ -110,7 +110,8 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
   result.config = {{"task", config.task},
                    {"task_options", task->options_json()},
                    {"encoder", context.encoder.to_json()},
-                   {"data", train->source()},
+                   {"data", config.data},  // as given: `evaluate` reloads it by this name or path
+                   {"data_source", train->source()},
                    {"batch_size", config.batch_size},
                    {"world_size", runtime.group->world_size()},
                    {"seed", config.seed},

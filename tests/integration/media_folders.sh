@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Speech and video from the user's own folders, end to end: sound files in class folders (made
+# with espeak-ng), videos written by `pretext data moving-objects`; pretrain, evaluate; and the
+# errors bad files and mismatched encoders give.
+source "$(dirname "$0")/lib.sh"
+
+no_output() { [ ! -e "$1" ] || fail "$1 was left behind by a failed run"; }
+
+# Audio: two words, a few voices each, in train/ and test/ class folders.
+voices_train="en-us en-gb en-us+f3 en-gb+m3"
+voices_test="en-us+f4 en-gb+m5 en-us+m2 en-gb+f2"
+for split in train test; do
+  voices=$voices_train
+  [ "$split" = test ] && voices=$voices_test
+  for word in yes no; do
+    mkdir -p "sounds/$split/$word"
+    for voice in $voices; do
+      espeak-ng -v "$voice" -w "sounds/$split/$word/${voice//+/-}_$word.wav" "$word"
+    done
+  done
+done
+"$PRETEXT" pretrain --data sounds --encoder audio-transformer --width 32 --depth 1 --task masked-frames \
+  --batch-size 8 --max-steps 3 --knn-every 0 --out speech >/dev/null
+[ -f speech/last.pt ] || fail "no checkpoint from audio pretraining"
+"$PRETEXT" evaluate --checkpoint speech/last.pt --labels-per-class 2 --protocol knn,linear --out speech/eval >/dev/null
+grep -q '"top1"' speech/eval/results.json || fail "no results from the audio evaluation"
+"$PRETEXT" inspect speech/last.pt | grep -q "audio-transformer" || fail "inspect does not name the audio encoder"
+
+# Video: moving objects written as .mkv files, read back as a video folder.
+"$PRETEXT" data moving-objects --limit 40 --out videos >/dev/null
+ls videos/by-direction/train | grep -q east || fail "no direction folders written"
+"$PRETEXT" pretrain --data videos/by-direction --encoder video-cnn3d --width 4 --task clip-contrastive \
+  --clip-frames 4 --batch-size 8 --max-steps 3 --knn-every 0 --out video >/dev/null
+"$PRETEXT" evaluate --checkpoint video/last.pt --labels-per-class 2 --protocol knn --out video/eval >/dev/null
+grep -q '"top1"' video/eval/results.json || fail "no results from the video evaluation"
+
+# Bad input: a corrupt sound file and a truncated video name the file; encoders that do not read
+# the data say which to use; a checkpoint meets another modality.
+mkdir -p bad-sounds/a
+printf 'RIFF garbage, not a sound' > bad-sounds/a/broken.wav
+expect_error "broken.wav" "$PRETEXT" pretrain --data bad-sounds --encoder audio-transformer --task masked-frames \
+  --max-steps 1 --out out1
+no_output out1
+mkdir -p bad-videos/left
+first=$(ls videos/by-direction/train/east | head -1)
+head -c 600 "videos/by-direction/train/east/$first" > bad-videos/left/cut.mkv
+expect_error "cut.mkv" "$PRETEXT" pretrain --data bad-videos --encoder video-cnn3d --task frame-order \
+  --max-steps 1 --out out2
+no_output out2
+expect_error "audio-transformer" "$PRETEXT" pretrain --data sounds --max-steps 1 --out out3
+no_output out3
+expect_error "video-cnn3d" "$PRETEXT" pretrain --data videos/by-direction --encoder audio-transformer \
+  --task masked-frames --max-steps 1 --out out3
+no_output out3
+expect_error "needs audio data" "$PRETEXT" pretrain --data videos/by-direction --encoder video-cnn3d \
+  --task masked-frames --max-steps 1 --out out3
+no_output out3
+expect_error "reads audio|is video" "$PRETEXT" evaluate --checkpoint speech/last.pt --data videos/by-direction \
+  --protocol knn --out out4
+no_output out4
+echo "media_folders: ok"
