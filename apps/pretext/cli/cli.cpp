@@ -310,7 +310,7 @@ int run_cli(int argc, char** argv) {
                                           "--modality text: BERT on SpamAssassin, then spam/ham with 1%/10%/all labels; "
                                           "--modality speech: spoken words, then spoken digits with 1/5/20 labels per "
                                           "class; --modality video: moving objects, then motion direction and object "
-                                          "class with 10/50 labels per class");
+                                          "class with 10 labels per class");
   add_runtime_flags(*demo, runtime_flags);
   add_pretrain_flags(*demo, demo_pretrain, true);
   add_evaluate_flags(*demo, demo_evaluate, true);
