@@ -89,8 +89,11 @@ grep -q '^\[pretrain\]' run.toml && grep -q '^batch-size=96' run.toml && grep -q
 "$PRETEXT" --config run.toml --print-config pretrain | diff - run.toml || fail "--print-config does not read back the same"
 # Every command's --help ends with examples.
 for command in demo pretrain evaluate report inspect "tokenizer train"; do
+  # Into a file first: `grep -q` stops reading at its match, and pipefail would then see the
+  # program's SIGPIPE on the lines after it.
   # shellcheck disable=SC2086
-  "$PRETEXT" $command --help | grep -q "^Example" || fail "pretext $command --help has no examples"
+  "$PRETEXT" $command --help >help.txt
+  grep -q "^Example" help.txt || fail "pretext $command --help has no examples"
 done
 # --version says what a bug report needs.
 "$PRETEXT" --version >version.txt
