@@ -13,7 +13,7 @@ if [ "$modality" = speech ]; then
   # The corpus goes to this test's own data cache: about 40 s with espeak-ng on 2 cores.
   export PRETEXT_DATA="$WORK/data"
   "$PRETEXT" data spoken-words >/dev/null
-  common=(--data spoken-words --encoder audio-transformer --width 64 --depth 2 --batch-size 128)
+  common=(--data spoken-words --limit 2000 --encoder audio-transformer --width 64 --depth 2 --batch-size 128)
   labelled=(--data spoken-digits --labels-per-class 20)
   minimum_gain=0.05
 else

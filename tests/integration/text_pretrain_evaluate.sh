@@ -117,7 +117,7 @@ grep -q '"protocol": *"linear"' pairs_eval/results.json || fail "no pair classif
 # Text data with an image encoder, image data with a text checkpoint, a binary file.
 expect_error "reads images, but .* is text" "$PRETEXT" pretrain --data corpus/unlabelled --task simclr --encoder convnet \
   --max-steps 1 --out bad1
-expect_error "holds images, but the checkpoint's encoder reads text" "$PRETEXT" evaluate --checkpoint run/last.pt \
+expect_error "is image data, but the checkpoint's encoder reads text" "$PRETEXT" evaluate --checkpoint run/last.pt \
   --data fashion-mnist --limit 100 --out bad2
 mkdir -p binary && printf '\0' > binary/blob.txt && head -c 4096 /dev/urandom >> binary/blob.txt
 expect_error "blob.txt" "$PRETEXT" tokenizer train --data binary --out bad3.model

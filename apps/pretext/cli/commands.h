@@ -86,7 +86,7 @@ void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
                               const std::function<bool(const std::string&)>& given);
 
 // Switches the demo to speech (spoken-words with audio-contrastive, then spoken digits on held-out
-// voices with 1, 5 and 20 labels per class) or video (moving-objects with frame-order, then motion
+// voices with 1, 5 and 20 labels per class) or video (moving-objects with clip-contrastive, then motion
 // direction and object class with 10 labels per class), leaving the user's flags alone.
 // Returns the further labelled datasets the demo evaluates, each into <out>/<name>.
 std::vector<std::string> apply_speech_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,

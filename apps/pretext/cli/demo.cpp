@@ -72,12 +72,17 @@ constexpr int64_t kSpeechDemoLabelDraws = 3;
 constexpr int64_t kSpeechDemoFinetuneMaxSteps = 150;
 constexpr int64_t kSpeechDemoFinetuneMinSteps = 100;
 
-// The video demo (`--modality video`): moving Fashion-MNIST objects, pretraining without labels,
+// The video demo (`--modality video`): moving Fashion-MNIST objects, clip-contrastive pretraining
+// without labels,
 // then motion direction (moving-objects) and object class (moving-objects-class) with 10 labels
 // per class (the target budget; 50 per class doubles the evaluation's time). The first 4,000 images of each split make the videos (16 frames of 48×48).
 const char* const kVideoDemoData = "moving-objects";
 const char* const kVideoDemoClassData = "moving-objects-class";
-const char* const kVideoDemoTask = "frame-order";
+// CVRL-style clip contrast: in the learning test's setting (1,500 videos, width 8, 3 epochs; k-NN on
+// direction with 50 labels per class) it reached 74.5% against frame-order's 39.6% (random
+// encoder 34%). Forward and reversed look alike for an object at constant speed, which leaves
+// frame-order little to learn here.
+const char* const kVideoDemoTask = "clip-contrastive";
 const char* const kVideoDemoEncoder = "video-cnn3d";
 constexpr int64_t kVideoDemoLimit = 4000;
 constexpr int64_t kVideoDemoBatchSize = 64;

@@ -245,7 +245,6 @@ DatasetPtr load_evaluation_split(const std::string& data, const std::string& spl
     return videos;
   }
   if (text == nullptr) {
-    PRETEXT_CHECK(modality == "image", InputError, data, " is text, but the checkpoint's encoder reads images");
     EncoderConfig encoder = EncoderConfig::from_json(checkpoint_config.at("encoder"));
     DataOptions images = options.images;
     if (images.image_folder.image_size == 0) images.image_folder.image_size = encoder.image_size;
@@ -257,7 +256,6 @@ DatasetPtr load_evaluation_split(const std::string& data, const std::string& spl
                   encoder.image_size, "-pixel images");
     return dataset;
   }
-  PRETEXT_CHECK(modality == "text", InputError, data, " holds images, but the checkpoint's encoder reads text");
   auto tokenizer_bytes = assets.find("tokenizer");
   PRETEXT_CHECK(tokenizer_bytes != assets.end(), InputError,
                 "the checkpoint's encoder reads text but the checkpoint holds no tokenizer");
