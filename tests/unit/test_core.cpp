@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
 #include "pretext/core/options.h"
+#include "pretext/core/progress.h"
 #include "pretext/core/registry.h"
 #include "pretext/core/runtime.h"
 
@@ -98,6 +102,44 @@ TEST(Core, GeneratorsWithTheSameSeedAgree) {
   auto a = make_generator(42);
   auto b = make_generator(42);
   EXPECT_TRUE(torch::equal(torch::rand({5}, a), torch::rand({5}, b)));
+}
+
+}  // namespace
+}  // namespace pretext
+
+namespace pretext {
+namespace {
+
+TEST(Core, DurationsReadAsHoursMinutesOrSeconds) {
+  EXPECT_EQ(format_duration(12.4), "12s");
+  EXPECT_EQ(format_duration(245), "4m05s");
+  EXPECT_EQ(format_duration(3720), "1h02m");
+  EXPECT_EQ(format_duration(-1), "?");
+  EXPECT_EQ(format_duration(NAN), "?");
+}
+
+TEST(Core, ProgressWritesPlainLinesWithTheTimeLeftWhenNotATerminal) {
+  // Tests run with stderr on a file or a pipe: no bar, only the timed lines.
+  Progress progress("unit work", 100, "items", 1e-9);
+  EXPECT_TRUE(std::isnan(progress.seconds_left(0)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const double left = progress.seconds_left(25);
+  EXPECT_GT(left, 0.04);  // 75 items at 25 per >= 20 ms
+  EXPECT_LT(left, 60.0);
+  ::testing::internal::CaptureStderr();
+  progress.update(25, "loss 1.5");
+  const std::string written = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(written.find("unit work 25/100 items loss 1.5"), std::string::npos) << written;
+  EXPECT_NE(written.find("items/s | ETA "), std::string::npos) << written;
+  EXPECT_EQ(written.find('\r'), std::string::npos) << "no bar redraws off a terminal";
+
+  Progress unknown("open-ended", 0, "steps", 1e-9);
+  EXPECT_TRUE(std::isnan(unknown.seconds_left(10)));
+  ::testing::internal::CaptureStderr();
+  unknown.update(10);
+  const std::string open_ended = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(open_ended.find("open-ended 10 steps"), std::string::npos) << open_ended;
+  EXPECT_EQ(open_ended.find("ETA"), std::string::npos) << open_ended;
 }
 
 }  // namespace

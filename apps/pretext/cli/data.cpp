@@ -1,7 +1,7 @@
 // `pretext data …`: the shipped datasets that are made rather than installed.
 //   spoken-words   — the speech corpus, synthesised with espeak-ng into the data cache
 //   moving-objects — Fashion-MNIST objects moving in 48×48 frames, written as video files
-#include <chrono>
+#include <memory>
 #include <filesystem>
 #include <iostream>
 
@@ -10,24 +10,22 @@
 #include "pretext/core/log.h"
 #include "pretext/data/moving_objects.h"
 #include "pretext/data/spoken_words.h"
-#include "pretext/train/trainer.h"
+#include "pretext/core/progress.h"
 
 namespace pretext::cli {
 
 namespace {
 
-// A progress line every few seconds with the rate and the time left.
+// A bar on a terminal, and a progress line every 5 s, with the rate and the time left.
 std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {
-  const auto start = std::chrono::steady_clock::now();
-  auto last = std::make_shared<double>(-1e9);
-  return [=](int64_t done, int64_t total) {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (done < total && seconds - *last < 5) return;
-    *last = seconds;
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
-    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-    log::info(what, ": ", done, "/", total, " (", static_cast<int>(100.0 * done / std::max<int64_t>(1, total)), "%), ",
-              format_duration(seconds), " elapsed", done < total ? ", about " + format_duration(left) + " left" : "");
+  auto progress = std::make_shared<std::unique_ptr<Progress>>();
+  return [what, progress](int64_t done, int64_t total) {
+    if (!*progress) *progress = std::make_unique<Progress>(what, total, "clips", 5);
+    if (done >= total) {
+      progress->reset();  // the caller's summary line follows
+      return;
+    }
+    (*progress)->update(done);
   };
 }
 

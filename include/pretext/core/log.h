@@ -17,6 +17,13 @@ Level level();
 Level parse_level(const std::string& name);
 void write(Level level, const std::string& message);
 
+// Whether stderr is a terminal that can redraw a line in place (not TERM=dumb).
+bool terminal();
+// The status line (a progress bar) kept below the log on a terminal: replaced by each call,
+// cleared before every log line and drawn again after it; "" removes it. Does nothing when
+// stderr is not a terminal. Cut to the terminal's width, so that it never wraps.
+void status(const std::string& line);
+
 template <class... Args>
 void debug(const Args&... args) {
   if (level() <= Level::debug) write(Level::debug, detail::str_cat(args...));

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "pretext/core/progress.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/loader.h"
 #include "pretext/tasks/task.h"
@@ -90,8 +91,5 @@ class Trainer {
   std::map<std::string, std::string> assets_;
   std::shared_ptr<Monitor> monitor_;
 };
-
-// "1h02m", "4m05s", "12s"
-std::string format_duration(double seconds);
 
 }  // namespace pretext

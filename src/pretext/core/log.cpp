@@ -3,8 +3,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 
 namespace pretext::log {
 namespace {
@@ -34,7 +40,55 @@ spdlog::logger& logger() {
   return *instance;
 }
 
+// The status line and the lock that orders it against log lines.
+std::mutex& status_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::string& status_text() {
+  static std::string text;
+  return text;
+}
+
+void clear_status_locked() {
+  if (!status_text().empty()) std::fputs("\r\033[K", stderr);
+}
+void draw_status_locked() {
+  if (!status_text().empty()) {
+    std::fputs(status_text().c_str(), stderr);
+    std::fflush(stderr);
+  }
+}
+
 }  // namespace
+
+bool terminal() {
+  static const bool value = [] {
+    const char* term = std::getenv("TERM");
+    return ::isatty(STDERR_FILENO) == 1 && term != nullptr && std::strcmp(term, "dumb") != 0;
+  }();
+  return value;
+}
+
+void status(const std::string& line) {
+  if (!terminal()) return;
+  std::string shown = line;
+  winsize size{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1) {
+    // Cut at a character boundary (UTF-8 continuation bytes are 10xxxxxx), one column spare.
+    size_t columns = 0, end = 0;
+    while (end < shown.size() && columns < static_cast<size_t>(size.ws_col) - 1) {
+      ++end;
+      while (end < shown.size() && (static_cast<unsigned char>(shown[end]) & 0xC0) == 0x80) ++end;
+      ++columns;
+    }
+    shown.resize(end);
+  }
+  std::lock_guard<std::mutex> lock(status_mutex());
+  clear_status_locked();
+  status_text() = shown;
+  draw_status_locked();
+}
 
 void set_level(Level value) { current().store(value); }
 Level level() { return current().load(); }
@@ -50,6 +104,11 @@ Level parse_level(const std::string& name) {
 }
 
 void write(Level value, const std::string& message) {
+  std::unique_lock<std::mutex> lock(status_mutex(), std::defer_lock);
+  if (terminal()) {
+    lock.lock();
+    clear_status_locked();
+  }
   switch (value) {
     case Level::trace: logger().trace(message); break;
     case Level::debug: logger().debug(message); break;
@@ -57,6 +116,10 @@ void write(Level value, const std::string& message) {
     case Level::warn: logger().warn(message); break;
     case Level::error: logger().error(message); break;
     case Level::off: break;
+  }
+  if (lock.owns_lock()) {
+    logger().flush();
+    draw_status_locked();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <mutex>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
 #include "pretext/core/log.h"
+#include "pretext/core/progress.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/datasets.h"
 #include "pretext/data/video.h"
@@ -260,6 +262,9 @@ void write_moving_objects(const MovingObjects& objects, const std::string& out, 
     return std::string(digits - number.size(), '0') + number + ".mkv";
   };
   std::atomic<bool> copied{false};
+  std::mutex progress_mutex;  // guards progress and written
+  Progress progress("moving objects", count, "videos", 5);
+  int64_t written = 0;
   run_parallel(static_cast<size_t>(count), [&](size_t i) {
     const auto n = static_cast<int64_t>(i);
     const fs::path file = by_direction / direction_names[static_cast<size_t>(direction[n])] / file_name(n);
@@ -284,6 +289,8 @@ void write_moving_objects(const MovingObjects& objects, const std::string& out, 
       fs::remove(temporary, ignored);
       throw IoError("cannot rename " + temporary.string() + " to " + link.string() + ": " + error.message());
     }
+    std::lock_guard<std::mutex> lock(progress_mutex);
+    progress.update(++written);
   });
   if (copied) log::warn(out, ": hard links failed, so by-class/ holds copies of the by-direction/ files");
   log::info("wrote ", count, " moving-object videos to ", by_direction.string(), " and ", by_class.string());

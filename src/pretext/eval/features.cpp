@@ -1,9 +1,9 @@
 #include "pretext/eval/protocols.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "pretext/core/log.h"
+#include "pretext/core/progress.h"
 #include "pretext/data/dataset.h"
 
 namespace pretext {
@@ -18,21 +18,14 @@ torch::Tensor extract_features(Encoder& encoder, const Dataset& dataset, const P
   // sample than training's batches of 64 here; keep token batches small.
   if (dynamic_cast<const TokenEncoder*>(&encoder) != nullptr) batch_size = std::min<int64_t>(batch_size, 64);
   // A progress line every 10 s on long extractions (ResNet-18 on 70,000 images: 7 minutes here).
-  using Clock = std::chrono::steady_clock;
-  const auto began = Clock::now();
-  auto last_line = began;
+  Progress progress("features", dataset.size(), "samples");
   for (int64_t start = 0; start < dataset.size(); start += batch_size) {
     const int64_t end = std::min(dataset.size(), start + batch_size);
     Batch batch = dataset.get(torch::arange(start, end, torch::kLong));
     auto x = preprocessor.input(batch, encoder, runtime.device);
     AutocastGuard autocast(runtime.device, runtime.bf16);
     chunks.push_back(encoder.forward(x).to(torch::kCPU, torch::kFloat32));
-    if (std::chrono::duration<double>(Clock::now() - last_line).count() >= 10 && end < dataset.size()) {
-      last_line = Clock::now();
-      const double elapsed = std::chrono::duration<double>(last_line - began).count();
-      log::info("features: ", end, "/", dataset.size(), " samples, ", static_cast<int64_t>(end / elapsed),
-                " samples/s, ETA ", static_cast<int64_t>((dataset.size() - end) * elapsed / end), " s");
-    }
+    if (end < dataset.size()) progress.update(end);
   }
   encoder.train(was_training);
   return torch::cat(chunks, 0);

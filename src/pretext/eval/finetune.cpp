@@ -1,8 +1,8 @@
-#include <chrono>
 #include <iomanip>
+#include <sstream>
 
 #include "pretext/core/error.h"
-#include "pretext/core/log.h"
+#include "pretext/core/progress.h"
 #include "pretext/data/loader.h"
 #include "pretext/eval/protocols.h"
 #include "pretext/models/heads.h"
@@ -78,7 +78,7 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
   head->train();
   feature_norm->train();
   int64_t step = 0;
-  auto last_progress = std::chrono::steady_clock::now();
+  Progress progress(options.encoder_lr_scale < 1 ? "fine-tune" : "training", total, "steps", 15);
   for (int64_t epoch = 0; step < total; ++epoch) {
     loader.start_epoch(epoch);
     while (auto batch = loader.next()) {
@@ -99,10 +99,10 @@ torch::Tensor finetune_predict(Encoder& encoder, const Dataset& labelled, const 
       loss.backward();
       optimizer.step();
       ++step;
-      if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(15)) {
-        last_progress = std::chrono::steady_clock::now();
-        log::info(options.encoder_lr_scale < 1 ? "fine-tune" : "training", " step ", step, "/", total, " loss ",
-                  std::fixed, std::setprecision(4), loss.item<double>());
+      if (progress.due()) {
+        std::ostringstream detail;
+        detail << "loss " << std::fixed << std::setprecision(4) << loss.item<double>();
+        progress.update(step, detail.str());
       }
       if (step >= total || stop_requested()) break;
     }

@@ -1,4 +1,5 @@
 #include "pretext/core/error.h"
+#include "pretext/core/progress.h"
 #include "pretext/core/runtime.h"
 #include "pretext/eval/protocols.h"
 
@@ -40,6 +41,7 @@ LinearProbe train_linear_probe(const torch::Tensor& train_features, const torch:
   // converges on 100 samples as it does on 60,000.
   const int64_t total = std::max<int64_t>(options.epochs * per_epoch, 1000);
   int64_t step = 0;
+  Progress progress("linear probe", total, "steps");
   while (step < total) {
     auto order = torch::randperm(n, generator, torch::kLong);
     for (int64_t start = 0; start < n && step < total; start += batch, ++step) {
@@ -51,6 +53,7 @@ LinearProbe train_linear_probe(const torch::Tensor& train_features, const torch:
                                                        labels.index_select(0, index));
       loss.backward();
       optimizer.step();
+      progress.update(step + 1);
     }
   }
   probe.weight = classifier->weight.detach().clone();

@@ -9,8 +9,8 @@
 // else sees them. Both sides share libstdc++, so std types cross this boundary; exceptions do not
 // (every call reports failure through its return value and `error`). The price of DEEPBIND:
 // inside the module std::cerr is libstdc++'s unconstructed original (the program holds the live
-// copy), so SentencePiece's logging stays off; and AddressSanitizer refuses DEEPBIND, so
-// PRETEXT_SANITIZE=address builds cannot load the module.
+// copy), so SentencePiece's logging stays off; and AddressSanitizer's dlopen refuses DEEPBIND, so
+// sanitizer builds load the module through glibc's dlopen (tokenizer.cpp says why that is safe).
 #pragma once
 
 #include <memory>

@@ -79,22 +79,6 @@ constexpr int64_t kReplanEvery = 200;
 
 }  // namespace
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto total = static_cast<int64_t>(std::llround(seconds));
-  char text[32];
-  if (total >= 3600) {
-    std::snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(total / 3600),
-                  static_cast<long long>((total % 3600) / 60));
-  } else if (total >= 60) {
-    std::snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(total / 60),
-                  static_cast<long long>(total % 60));
-  } else {
-    std::snprintf(text, sizeof(text), "%llds", static_cast<long long>(total));
-  }
-  return text;
-}
-
 void TrainerOptions::validate() const {
   PRETEXT_CHECK(epochs >= 0, ConfigError, "--epochs must be >= 0, got ", epochs);
   PRETEXT_CHECK(max_steps >= 0, ConfigError, "--max-steps must be >= 0, got ", max_steps);
@@ -261,6 +245,8 @@ TrainResult Trainer::fit() {
   task_->train();
   const auto start = Clock::now();
   auto last_progress = start;
+  // On a terminal, a bar below the progress lines (which stay, every progress_seconds).
+  Progress bar("pretraining", 0, "steps", 0);
   int64_t images = 0;
   int64_t tokens = 0;  // text batches only: their non-[PAD] ids
   int64_t step = state.step;
@@ -443,6 +429,12 @@ TrainResult Trainer::fit() {
         }
         line << " | ETA " << format_duration(eta);
         log::info(line.str());
+      }
+      if (lead && bar.due()) {
+        bar.set_total(total_steps > 0 ? total_steps - first_step : 0);
+        std::ostringstream detail;
+        detail << "(epoch " << epoch + 1 << ", step " << step << ") loss " << std::fixed << std::setprecision(4) << loss;
+        bar.update(step - first_step, detail.str());
       }
 
       if ((total_steps > 0 && step >= total_steps) || (options_.max_steps > 0 && step >= options_.max_steps)) {
