@@ -154,7 +154,9 @@ class ConstantTask : public PretextTask {
     encoder_ = register_module("encoder", make_encoder(context.encoder));
   }
   Output step(const Batch& batch) override {
-    return {encoder_->forward(torch::zeros({2, 1, 16, 16})).sum() * 0, {}};
+    Output output;
+    output.loss = encoder_->forward(torch::zeros({2, 1, 16, 16})).sum() * 0;
+    return output;
   }
   EncoderPtr encoder() const override { return encoder_; }
   nlohmann::json options_json() const override { return nlohmann::json::object(); }

@@ -15,14 +15,12 @@
 #include "pretext/augment/audio.h"
 #include "pretext/models/audio_encoder.h"
 #include "pretext/models/heads.h"
+#include "pretext/tasks/simclr.h"
 #include "pretext/tasks/task.h"
 
 namespace pretext {
 
-struct AudioContrastiveOptions {
-  double temperature = 0.2;
-  int64_t projector_hidden_dim = 0;  // 0 = the encoder's dim
-  int64_t projector_out_dim = 128;
+struct AudioContrastiveOptions : ContrastiveOptions {
   AudioAugmentOptions augment;       // each view: a crop_seconds segment, augmented
   static AudioContrastiveOptions from_json(const nlohmann::json& values);
   nlohmann::json to_json() const;

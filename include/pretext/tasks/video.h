@@ -13,14 +13,12 @@
 
 #include "pretext/augment/video.h"
 #include "pretext/models/heads.h"
+#include "pretext/tasks/simclr.h"
 #include "pretext/tasks/task.h"
 
 namespace pretext {
 
-struct ClipContrastiveOptions {
-  double temperature = 0.2;
-  int64_t projector_hidden_dim = 0;  // 0 = the encoder's dim
-  int64_t projector_out_dim = 128;
+struct ClipContrastiveOptions : ContrastiveOptions {
   VideoClipOptions clips;            // crop and jitter; clip_frames/clip_stride are the run's
   static ClipContrastiveOptions from_json(const nlohmann::json& values);
   nlohmann::json to_json() const;

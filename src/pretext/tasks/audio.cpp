@@ -2,7 +2,6 @@
 
 #include "pretext/augment/audio_input.h"
 #include "pretext/core/options.h"
-#include "pretext/tasks/simclr.h"
 
 namespace pretext {
 
@@ -32,24 +31,18 @@ AudioContrastiveOptions AudioContrastiveOptions::from_json(const nlohmann::json&
   AudioContrastiveOptions options;
   OptionReader reader(values, "task audio-contrastive");
   nlohmann::json augment = nlohmann::json::object();
-  reader.read("temperature", options.temperature)
-      .read("projector_hidden_dim", options.projector_hidden_dim)
-      .read("projector_out_dim", options.projector_out_dim)
-      .read("augment", augment);
+  options.read(reader);
+  reader.read("augment", augment);
   reader.finish();
   options.augment = AudioAugmentOptions::from_json(augment);
-  PRETEXT_CHECK(options.temperature > 0, ConfigError, "task audio-contrastive: temperature must be > 0, got ",
-                options.temperature);
-  PRETEXT_CHECK(options.projector_out_dim > 0 && options.projector_hidden_dim >= 0, ConfigError,
-                "task audio-contrastive: projector_out_dim must be > 0 and projector_hidden_dim ≥ 0");
+  options.validate("audio-contrastive");
   return options;
 }
 
 nlohmann::json AudioContrastiveOptions::to_json() const {
-  return {{"temperature", temperature},
-          {"projector_hidden_dim", projector_hidden_dim},
-          {"projector_out_dim", projector_out_dim},
-          {"augment", augment.to_json()}};
+  nlohmann::json values = ContrastiveOptions::to_json();
+  values["augment"] = augment.to_json();
+  return values;
 }
 
 AudioContrastiveTask::AudioContrastiveTask(const TaskContext& context, AudioContrastiveOptions options)
@@ -57,11 +50,7 @@ AudioContrastiveTask::AudioContrastiveTask(const TaskContext& context, AudioCont
       options_(std::move(options)),
       log_mel_(log_mel_from_context(context, "audio-contrastive")) {
   encoder_ = register_module("encoder", make_encoder(context.encoder));
-  MLPOptions projector;
-  projector.in_dim = encoder_->dim();
-  projector.hidden_dim = options_.projector_hidden_dim > 0 ? options_.projector_hidden_dim : encoder_->dim();
-  projector.out_dim = options_.projector_out_dim;
-  projector_ = register_module("projector", MLP(projector));
+  projector_ = register_module("projector", options_.make_projector(encoder_->dim()));
 }
 
 torch::Tensor AudioContrastiveTask::view(const Batch& batch) {
@@ -72,14 +61,8 @@ torch::Tensor AudioContrastiveTask::view(const Batch& batch) {
 
 PretextTask::Output AudioContrastiveTask::step(const Batch& batch) {
   PRETEXT_CHECK(batch.extra.defined(), InputError, "task audio-contrastive needs audio batches (waveforms and lengths)");
-  const int64_t size = batch.size();
   auto h = encoder_->forward(concat_frames(view(batch), view(batch)));
-  auto z = projector_->forward(h);
-  auto [loss, accuracy] =
-      nt_xent_loss(gather_global(z.slice(0, 0, size)), gather_global(z.slice(0, size)), options_.temperature);
-  h = h.detach();
-  return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size),
-          z.slice(0, 0, size).detach()};
+  return two_view_contrastive_output(*this, h, projector_->forward(h), options_.temperature);
 }
 
 AudioAugmentOptions MaskedFramesOptions::mild_augment() {

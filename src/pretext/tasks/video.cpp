@@ -1,7 +1,6 @@
 #include "pretext/tasks/video.h"
 
 #include "pretext/core/options.h"
-#include "pretext/tasks/simclr.h"
 
 namespace pretext {
 
@@ -29,24 +28,18 @@ ClipContrastiveOptions ClipContrastiveOptions::from_json(const nlohmann::json& v
   ClipContrastiveOptions options;
   OptionReader reader(values, "task clip-contrastive");
   nlohmann::json clips = nlohmann::json::object();
-  reader.read("temperature", options.temperature)
-      .read("projector_hidden_dim", options.projector_hidden_dim)
-      .read("projector_out_dim", options.projector_out_dim)
-      .read("clips", clips);
+  options.read(reader);
+  reader.read("clips", clips);
   reader.finish();
   options.clips = read_clip_options(clips, "task clip-contrastive: clips");
-  PRETEXT_CHECK(options.temperature > 0, ConfigError, "task clip-contrastive: temperature must be > 0, got ",
-                options.temperature);
-  PRETEXT_CHECK(options.projector_out_dim > 0 && options.projector_hidden_dim >= 0, ConfigError,
-                "task clip-contrastive: projector_out_dim must be > 0 and projector_hidden_dim ≥ 0");
+  options.validate("clip-contrastive");
   return options;
 }
 
 nlohmann::json ClipContrastiveOptions::to_json() const {
-  return {{"temperature", temperature},
-          {"projector_hidden_dim", projector_hidden_dim},
-          {"projector_out_dim", projector_out_dim},
-          {"clips", clips.to_json()}};
+  nlohmann::json values = ContrastiveOptions::to_json();
+  values["clips"] = clips.to_json();
+  return values;
 }
 
 ClipContrastiveTask::ClipContrastiveTask(const TaskContext& context, ClipContrastiveOptions options)
@@ -54,11 +47,7 @@ ClipContrastiveTask::ClipContrastiveTask(const TaskContext& context, ClipContras
       std_(context.std) {
   options_.clips = clips_from_context(options_.clips, context);
   encoder_ = register_module("encoder", make_encoder(context.encoder));
-  MLPOptions projector;
-  projector.in_dim = encoder_->dim();
-  projector.hidden_dim = options_.projector_hidden_dim > 0 ? options_.projector_hidden_dim : encoder_->dim();
-  projector.out_dim = options_.projector_out_dim;
-  projector_ = register_module("projector", MLP(projector));
+  projector_ = register_module("projector", options_.make_projector(encoder_->dim()));
 }
 
 PretextTask::Output ClipContrastiveTask::step(const Batch& batch) {
@@ -73,12 +62,7 @@ PretextTask::Output ClipContrastiveTask::step(const Batch& batch) {
   auto first = clip();
   auto second = clip();
   auto h = encoder_->forward(torch::cat({first, second}, 0));
-  auto z = projector_->forward(h);
-  auto [loss, accuracy] =
-      nt_xent_loss(gather_global(z.slice(0, 0, size)), gather_global(z.slice(0, size)), options_.temperature);
-  h = h.detach();
-  return {loss, {{"contrastive_acc", accuracy.item<double>()}}, h.slice(0, 0, size), h.slice(0, size),
-          z.slice(0, 0, size).detach()};
+  return two_view_contrastive_output(*this, h, projector_->forward(h), options_.temperature);
 }
 
 FrameOrderOptions FrameOrderOptions::from_json(const nlohmann::json& values) {
