@@ -47,6 +47,24 @@ head -c 600 "videos/by-direction/train/east/$first" > bad-videos/left/cut.mkv
 expect_error "cut.mkv" "$PRETEXT" pretrain --data bad-videos --encoder video-cnn3d --task frame-order \
   --max-steps 1 --out out2
 no_output out2
+# One bad file among good ones is left out with a counted warning, or (--on-bad-file fail) stops
+# the run naming it.
+cp -r sounds/train mixed-sounds
+printf 'RIFF garbage, not a sound' > mixed-sounds/yes/zz-broken.wav
+"$PRETEXT" pretrain --data mixed-sounds --encoder audio-transformer --width 32 --depth 1 --task masked-frames \
+  --batch-size 8 --max-steps 1 --knn-every 0 --out mixed1 2>mixed1.log >/dev/null || fail "a bad sound file stopped the run"
+grep -q "skipped 1 of 9 files" mixed1.log || fail "no warning counting the skipped sound file: $(cat mixed1.log)"
+expect_error "zz-broken.wav" "$PRETEXT" pretrain --data mixed-sounds --encoder audio-transformer --task masked-frames \
+  --on-bad-file fail --max-steps 1 --out mixed2
+no_output mixed2
+cp -r videos/by-direction/train mixed-videos
+cp bad-videos/left/cut.mkv mixed-videos/east/
+"$PRETEXT" pretrain --data mixed-videos --encoder video-cnn3d --width 4 --task clip-contrastive --clip-frames 4 \
+  --batch-size 8 --max-steps 1 --knn-every 0 --out mixed3 2>mixed3.log >/dev/null || fail "a bad video stopped the run"
+grep -q "skipped 1 of [0-9]* videos" mixed3.log || fail "no warning counting the skipped video: $(cat mixed3.log)"
+expect_error "cut.mkv" "$PRETEXT" pretrain --data mixed-videos --encoder video-cnn3d --task clip-contrastive \
+  --on-bad-file fail --max-steps 1 --out mixed4
+no_output mixed4
 expect_error "audio-transformer" "$PRETEXT" pretrain --data sounds --max-steps 1 --out out3
 no_output out3
 expect_error "video-cnn3d" "$PRETEXT" pretrain --data videos/by-direction --encoder audio-transformer \

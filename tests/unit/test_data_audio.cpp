@@ -361,14 +361,29 @@ TEST(AudioFolders, EmptyMissingAndBadFoldersAreInputErrors) {
   fs::path only_train = root / "only_train";
   write_audio((only_train / "train" / "a" / "x_0.wav").string(), tone(300, 8000, 800), 8000);
   EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder(only_train.string(), "test"); }), "no test split");
-  // One bad file among good ones stops the read, naming the first bad file in path order.
+  // Bad files among good ones are left out with one warning (on_bad_file "skip", the default);
+  // with "fail" the first bad file in path order stops the read, named.
   fs::path mixed = root / "mixed";
   for (int i = 0; i < 6; ++i) {
     write_audio((mixed / ("s_" + std::to_string(i) + ".wav")).string(), tone(300, 8000, 800), 8000);
   }
   write_bytes(mixed / "s_3b.wav", "RIFF....WAVEjunk");
   write_bytes(mixed / "s_5b.wav", "RIFF....WAVEjunk");
-  EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder(mixed.string(), "train"); }), "s_3b.wav");
+  ::testing::internal::CaptureStderr();
+  auto kept = load_audio_folder(mixed.string(), "train");
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(kept->size(), 6);
+  EXPECT_CONTAINS(warning, "skipped 2 of 8 files");
+  EXPECT_CONTAINS(warning, "s_3b.wav");
+  AudioReadOptions strict;
+  strict.on_bad_file = "fail";
+  EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder(mixed.string(), "train", strict); }), "s_3b.wav");
+  strict.on_bad_file = "maybe";
+  EXPECT_THROW(strict.validate(), ConfigError);
+  // Nothing that decodes at all is an error whatever the policy.
+  fs::path broken = root / "broken";
+  write_bytes(broken / "x_0.wav", "RIFF....WAVEjunk");
+  EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder(broken.string(), "train"); }), "x_0.wav");
 }
 
 TEST(AudioFolders, IsAudioPath) {

@@ -309,10 +309,23 @@ TEST(DataVideoFolder, FlatFoldersAreUnlabeledAndErrorsNameTheCulprit) {
   EXPECT_CONTAINS(message, "three.mkv");
   EXPECT_EQ(load_video_folder(flat.string(), "train", clip_options(2, 1, 8))->size(), 3);
 
-  // A corrupt file stops the read, naming it.
+  // Corrupt files are left out with one warning (on_bad_file "skip", the default), the first
+  // one included (the first good file fixes the size); with "fail" one stops the read, named.
   write_bytes(flat / "zz-broken.mkv", "not a video at all");
-  message = input_error([&] { load_video_folder(flat.string(), "train", clip_options(2, 1, 8)); });
-  EXPECT_CONTAINS(message, "zz-broken.mkv");
+  write_bytes(flat / "0-broken.mkv", "not a video either");
+  ::testing::internal::CaptureStderr();
+  auto kept = load_video_folder(flat.string(), "train", clip_options(2, 1, 8));
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(kept->size(), 3);
+  EXPECT_EQ(kept->videos().size(2), 8);
+  EXPECT_CONTAINS(warning, "skipped 2 of 5 videos");
+  EXPECT_CONTAINS(warning, "0-broken.mkv");
+  VideoReadOptions strict = clip_options(2, 1, 8);
+  strict.on_bad_file = "fail";
+  message = input_error([&] { load_video_folder(flat.string(), "train", strict); });
+  EXPECT_CONTAINS(message, "0-broken.mkv");
+  strict.on_bad_file = "maybe";
+  EXPECT_THROW(strict.validate(), ConfigError);
 
   fs::path empty = fresh_dir("no_videos");
   write_bytes(empty / "notes.txt", "hello");

@@ -59,9 +59,13 @@ void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
   app.add_option("--modality", inputs.modality, "auto | image | text | audio (or speech) | video (auto: from the data)")
       ->capture_default_str();
   app.add_option("--on-bad-file", inputs.images.image_folder.on_bad_file,
-                 "folders: an image that does not decode, or a binary file among text, is skip (left out, counted "
-                 "in one warning) | fail")
-      ->each([&inputs](const std::string& value) { inputs.text.on_bad_file = value; })
+                 "folders: an image, sound or video file that does not decode, or a binary file among text, is skip "
+                 "(left out, counted in one warning) | fail")
+      ->each([&inputs](const std::string& value) {
+        inputs.text.on_bad_file = value;
+        inputs.audio.on_bad_file = value;
+        inputs.video.on_bad_file = value;
+      })
       ->capture_default_str();
   add_text_reading_flags(app, inputs);
   app.add_option("--video-frames", inputs.video.frames, "video files and frame folders: frames read per video")

@@ -46,6 +46,9 @@ struct AudioReadOptions {
   double normalize_target = 0;      // 0 = the mode's default (peak 0.9, rms 0.1)
   double max_seconds = 4.0;         // longer clips keep their first max_seconds
   int64_t limit = 0;                // keep only the first `limit` files of the split (0 = all)
+  // A folder's file that does not decode: skip (left out, counted in one warning) | fail. A
+  // load-time policy, not a property of the data: not in to_json().
+  std::string on_bad_file = "skip";
   void validate() const;            // ConfigError naming the bad field
   nlohmann::json to_json() const;
   static AudioReadOptions from_json(const nlohmann::json& values);

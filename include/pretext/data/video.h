@@ -23,6 +23,9 @@ struct VideoReadOptions {
   int64_t size = 0;       // resize frames to size×size; 0 = keep the first clip's size (all must agree)
   int64_t channels = 0;   // 1 (gray) or 3 (RGB); 0 = 1 when every frame of the first clip is gray, else 3
   int64_t limit = 0;      // keep only the first `limit` videos of the split (0 = all)
+  // A folder's video that does not decode: skip (left out, counted in one warning) | fail. A
+  // load-time policy, not a property of the data: not in to_json().
+  std::string on_bad_file = "skip";
   void validate() const;  // ConfigError naming the field
   nlohmann::json to_json() const;
   static VideoReadOptions from_json(const nlohmann::json& values);

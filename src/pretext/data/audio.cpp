@@ -19,6 +19,7 @@
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
 #include "pretext/core/runtime.h"
+#include "pretext/data/readers.h"
 #include "audio_bytes.h"
 
 namespace pretext {
@@ -333,6 +334,8 @@ void AudioReadOptions::validate() const {
   PRETEXT_CHECK(max_seconds > 0 && std::isfinite(max_seconds), ConfigError, "max_seconds must be positive, got ",
                 max_seconds);
   PRETEXT_CHECK(limit >= 0, ConfigError, "limit must be >= 0, got ", limit);
+  PRETEXT_CHECK(on_bad_file == "skip" || on_bad_file == "fail", ConfigError,
+                "--on-bad-file must be skip or fail, got '", on_bad_file, "'");
 }
 
 nlohmann::json AudioReadOptions::to_json() const {
@@ -351,7 +354,8 @@ AudioReadOptions AudioReadOptions::from_json(const nlohmann::json& values) {
       .read("normalize", options.normalize)
       .read("normalize_target", options.normalize_target)
       .read("max_seconds", options.max_seconds)
-      .read("limit", options.limit);
+      .read("limit", options.limit)
+      .read("on_bad_file", options.on_bad_file);
   reader.finish();
   try {
     options.validate();
@@ -496,23 +500,32 @@ std::shared_ptr<AudioDataset> load_audio_folder(const std::string& path, const s
   for (auto& entry : speaker_ids) entry.second = next_id++;
 
   // Read on all cores. Files are taken in order, so when one fails every earlier file has been
-  // taken too, and the first bad file in path order is the one reported.
-  const size_t count = files.size();
-  std::vector<torch::Tensor> clips(count);
-  std::vector<std::exception_ptr> failures(count);
+  // taken too, and the first bad file in path order is the one reported. With on_bad_file
+  // "skip", a file that does not decode (an InputError) is left out instead.
+  const bool skip_bad = options.on_bad_file == "skip";
+  std::vector<torch::Tensor> clips(files.size());
+  std::vector<std::string> bad_reasons(files.size());
+  std::vector<std::exception_ptr> failures(files.size());
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   auto work = [&] {
-    for (size_t i = next++; i < count && !failed; i = next++) {
+    for (size_t i = next++; i < files.size() && !failed; i = next++) {
       try {
         clips[i] = prepare_clip(files[i].path, options);
+      } catch (const InputError& error) {
+        if (skip_bad) {
+          bad_reasons[i] = error.what();
+        } else {
+          failures[i] = std::current_exception();
+          failed = true;
+        }
       } catch (...) {
         failures[i] = std::current_exception();
         failed = true;
       }
     }
   };
-  const size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, usable_cores())), count);
+  const size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, usable_cores())), files.size());
   std::vector<std::thread> threads;
   for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
   work();
@@ -520,6 +533,26 @@ std::shared_ptr<AudioDataset> load_audio_folder(const std::string& path, const s
   for (const auto& failure : failures) {
     if (failure) std::rethrow_exception(failure);
   }
+  std::vector<std::string> skipped;
+  for (size_t i = 0, kept = 0; i < files.size(); ++i) {
+    if (!bad_reasons[i].empty()) {
+      skipped.push_back(std::move(bad_reasons[i]));
+      continue;
+    }
+    if (kept != i) {
+      clips[kept] = std::move(clips[i]);
+      files[kept] = std::move(files[i]);
+      speakers[kept] = std::move(speakers[i]);
+    }
+    ++kept;
+  }
+  PRETEXT_CHECK(skipped.size() < files.size(), InputError, "no sound file in ", folder.string(), " could be decoded (",
+                skipped.size(), " files), e.g. ", skipped.empty() ? "" : skipped.front());
+  warn_skipped_files(folder, skipped, "of " + std::to_string(files.size()) + " files that could not be decoded");
+  const size_t count = files.size() - skipped.size();
+  files.resize(count);
+  clips.resize(count);
+  speakers.resize(count);
 
   int64_t longest = 0;
   for (const auto& clip : clips) longest = std::max(longest, clip.size(0));

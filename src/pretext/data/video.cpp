@@ -520,6 +520,8 @@ void VideoReadOptions::validate() const {
   PRETEXT_CHECK(channels == 0 || channels == 1 || channels == 3, ConfigError,
                 "video: channels must be 0 (auto), 1 or 3, got ", channels);
   PRETEXT_CHECK(limit >= 0, ConfigError, "video: limit must be ≥ 0 (0 = all), got ", limit);
+  PRETEXT_CHECK(on_bad_file == "skip" || on_bad_file == "fail", ConfigError,
+                "--on-bad-file must be skip or fail, got '", on_bad_file, "'");
 }
 
 nlohmann::json VideoReadOptions::to_json() const {
@@ -533,7 +535,8 @@ VideoReadOptions VideoReadOptions::from_json(const nlohmann::json& values) {
       .read("stride", options.stride)
       .read("size", options.size)
       .read("channels", options.channels)
-      .read("limit", options.limit);
+      .read("limit", options.limit)
+      .read("on_bad_file", options.on_bad_file);
   reader.finish();
   options.validate();
   return options;
@@ -741,32 +744,57 @@ std::shared_ptr<VideoDataset> load_video_folder(const std::string& path, const s
     entries.resize(static_cast<size_t>(options.limit));
   }
 
-  // The first clip fixes the size (when options.size is 0) and the channels (when 0) of all.
-  const size_t count = entries.size();
-  RawClip first = read_entry(entries[0].first, options);
+  // With on_bad_file "skip", a video that does not decode (an InputError) is left out and
+  // counted; the first that does fixes the size (when options.size is 0) and the channels (when
+  // 0) of all.
+  const bool skip_bad = options.on_bad_file == "skip";
+  std::vector<std::string> bad_reasons(entries.size());
+  size_t first_index = 0;
+  RawClip first;
+  for (;; ++first_index) {
+    PRETEXT_CHECK(first_index < entries.size(), InputError, "no video in ", folder.string(), " could be decoded (",
+                  entries.size(), " files), e.g. ", bad_reasons.front());
+    try {
+      first = read_entry(entries[first_index].first, options);
+      break;
+    } catch (const InputError& error) {
+      if (!skip_bad) throw;
+      bad_reasons[first_index] = error.what();
+    }
+  }
   torch::Tensor first_clip = pad_clip(first, options);
   VideoReadOptions rest = options;
   rest.channels = first_clip.size(3);
+  const size_t count = entries.size();
   torch::Tensor videos = torch::empty(
       {static_cast<int64_t>(count), first_clip.size(0), first_clip.size(1), first_clip.size(2), first_clip.size(3)},
       torch::kUInt8);
-  videos[0].copy_(first_clip);
+  videos[static_cast<int64_t>(first_index)].copy_(first_clip);
   std::vector<char> short_clips(count, 0);
-  short_clips[0] = first.complete ? 0 : 1;
+  short_clips[first_index] = first.complete ? 0 : 1;
 
   std::vector<std::exception_ptr> errors(count);
-  std::atomic<size_t> next{1};
+  std::atomic<size_t> next{first_index + 1};
   std::atomic<bool> failed{false};
   auto work = [&] {
     // Indices are claimed in order, so every index below a failed one is read too: the error
     // reported (the lowest index) does not depend on the threads' timing.
     for (size_t i = next++; i < count && !failed; i = next++) {
       try {
-        RawClip raw = read_entry(entries[i].first, rest);
+        RawClip raw;
+        try {
+          raw = read_entry(entries[i].first, rest);
+        } catch (const InputError& error) {
+          if (!skip_bad) throw;
+          bad_reasons[i] = error.what();
+          continue;
+        }
+        // Frames of another size decode fine: not a bad file but a folder that needs a size.
         torch::Tensor clip = pad_clip(raw, rest);
         PRETEXT_CHECK(clip.sizes() == first_clip.sizes(), InputError, "video ", entries[i].first.string(), " has ",
-                      clip.size(1), "×", clip.size(2), " frames, but the first video (", entries[0].first.string(),
-                      ") has ", first_clip.size(1), "×", first_clip.size(2), "; set a size to resize them all");
+                      clip.size(1), "×", clip.size(2), " frames, but the first video (",
+                      entries[first_index].first.string(), ") has ", first_clip.size(1), "×", first_clip.size(2),
+                      "; set a size to resize them all");
         videos[static_cast<int64_t>(i)].copy_(clip);
         short_clips[i] = raw.complete ? 0 : 1;
       } catch (...) {
@@ -775,24 +803,47 @@ std::shared_ptr<VideoDataset> load_video_folder(const std::string& path, const s
       }
     }
   };
-  const size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, usable_cores())), count - 1);
+  const size_t workers =
+      std::min<size_t>(static_cast<size_t>(std::max(1, usable_cores())), std::max<size_t>(1, count - first_index - 1));
   std::vector<std::thread> threads;
   for (size_t w = 0; w < workers; ++w) threads.emplace_back(work);
   for (auto& thread : threads) thread.join();
   for (const auto& failure : errors) {
     if (failure) std::rethrow_exception(failure);
   }
+  std::vector<std::string> skipped;
+  std::vector<int64_t> kept_rows;
+  for (size_t i = 0; i < count; ++i) {
+    if (bad_reasons[i].empty()) {
+      kept_rows.push_back(static_cast<int64_t>(i));
+    } else {
+      skipped.push_back(bad_reasons[i]);
+    }
+  }
+  warn_skipped_files(folder, skipped, "of " + std::to_string(count) + " videos that could not be decoded");
+  if (!skipped.empty()) {
+    const auto rows = torch::tensor(kept_rows, torch::kInt64);
+    videos = videos.index_select(0, rows);
+    std::vector<std::pair<fs::path, int64_t>> kept_entries;
+    std::vector<char> kept_short;
+    for (const auto row : kept_rows) {
+      kept_entries.push_back(std::move(entries[static_cast<size_t>(row)]));
+      kept_short.push_back(short_clips[static_cast<size_t>(row)]);
+    }
+    entries = std::move(kept_entries);
+    short_clips = std::move(kept_short);
+  }
 
   const auto shorter = std::count(short_clips.begin(), short_clips.end(), 1);
   if (shorter > 0) {
-    log::warn(folder.string(), ": ", shorter, " of ", count, " videos have fewer than ",
+    log::warn(folder.string(), ": ", shorter, " of ", entries.size(), " videos have fewer than ",
               (options.frames - 1) * options.stride + 1, " frames; their last frame repeats to make ", options.frames,
               "-frame clips");
   }
   std::vector<int64_t> labels;
-  labels.reserve(count);
+  labels.reserve(entries.size());
   for (const auto& entry : entries) labels.push_back(entry.second);
-  log::debug("read ", count, " videos (", first_clip.size(0), "×", first_clip.size(1), "×", first_clip.size(2), "×",
+  log::debug("read ", entries.size(), " videos (", first_clip.size(0), "×", first_clip.size(1), "×", first_clip.size(2), "×",
              first_clip.size(3), ", ", class_names.size(), " classes) from ", folder.string());
   return std::make_shared<VideoDataset>(videos, torch::tensor(labels, torch::kInt64), std::move(class_names),
                                         folder.string());
