@@ -33,6 +33,11 @@ ls videos/by-direction/train | grep -q east || fail "no direction folders writte
   --clip-frames 4 --batch-size 8 --max-steps 3 --knn-every 0 --out video >/dev/null
 "$PRETEXT" evaluate --checkpoint video/last.pt --labels-per-class 2 --protocol knn --out video/eval >/dev/null
 grep -q '"top1"' video/eval/results.json || fail "no results from the video evaluation"
+# --image-size resizes video frames too; evaluation follows the checkpoint's size.
+"$PRETEXT" pretrain --data videos/by-direction --encoder video-cnn3d --width 4 --task clip-contrastive \
+  --clip-frames 4 --image-size 32 --batch-size 8 --max-steps 1 --knn-every 0 --out video32 2>video32.log >/dev/null
+grep -q "48 videos of 16 frames 32×32×1\|videos of 16 frames 32×32×1" video32.log || fail "--image-size did not resize the videos: $(cat video32.log)"
+"$PRETEXT" evaluate --checkpoint video32/last.pt --labels-per-class 2 --protocol knn --out video32/eval >/dev/null
 
 # Bad input: a corrupt sound file and a truncated video name the file; encoders that do not read
 # the data say which to use; a checkpoint meets another modality.

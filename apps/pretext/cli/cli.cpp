@@ -102,7 +102,8 @@ void add_pretrain_flags(CLI::App& app, PretrainFlags& flags, bool demo) {
       ->envname("PRETEXT_DATA")
       ->capture_default_str();
   app.add_option("--image-size", config.inputs.images.image_folder.image_size,
-                 "image folders: resize every image to this side (0 = the first image's size)")
+                 "image folders and videos: resize every image or frame to this side (0 = the first one's size)")
+      ->each([&config](const std::string& value) { config.inputs.video.size = std::stoll(value); })
       ->capture_default_str();
   app.add_option("--limit", config.inputs.images.limit,
                  "use only the first N samples (images, documents) of each split (smoke runs)")
@@ -191,7 +192,8 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
   if (!demo) {
     app.add_option("--checkpoint", flags.checkpoint, "a pretraining checkpoint (last.pt)")->required();
     app.add_option("--data", flags.data, "labelled data (its train split); default: the checkpoint's data");
-    app.add_option("--image-size", flags.image_size, "image folders: resize to this side (0 = the checkpoint's)");
+    app.add_option("--image-size", flags.image_size,
+                   "image folders and videos: resize to this side (0 = the checkpoint's)");
     app.add_option("--limit", flags.limit, "use only the first N samples (images, documents) of each split");
     add_input_flags(app, flags.inputs, false);
     app.add_option("--out", flags.out, "results folder (default: <checkpoint folder>/eval)");

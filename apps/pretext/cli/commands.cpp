@@ -53,7 +53,10 @@ std::vector<ProtocolResult> evaluate_checkpoint(const fs::path& checkpoint, cons
   PRETEXT_CHECK(!data.empty(), ConfigError, "--data: the checkpoint names no data; give the labelled data");
   InputOptions inputs = flags.inputs;
   inputs.images.limit = flags.limit;
-  if (flags.image_size > 0) inputs.images.image_folder.image_size = flags.image_size;
+  if (flags.image_size > 0) {
+    inputs.images.image_folder.image_size = flags.image_size;
+    inputs.video.size = flags.image_size;
+  }
   auto pool = load_evaluation_split(data, "train", config, state.assets, inputs);
   auto test = load_evaluation_split(flags.test_data.empty() ? data : flags.test_data, "test", config, state.assets,
                                     inputs);

@@ -794,7 +794,7 @@ std::shared_ptr<VideoDataset> load_video_folder(const std::string& path, const s
         PRETEXT_CHECK(clip.sizes() == first_clip.sizes(), InputError, "video ", entries[i].first.string(), " has ",
                       clip.size(1), "×", clip.size(2), " frames, but the first video (",
                       entries[first_index].first.string(), ") has ", first_clip.size(1), "×", first_clip.size(2),
-                      "; set a size to resize them all");
+                      "; set a size (--image-size) to resize them all");
         videos[static_cast<int64_t>(i)].copy_(clip);
         short_clips[i] = raw.complete ? 0 : 1;
       } catch (...) {
