@@ -1,16 +1,16 @@
 // `pretext data …`: the shipped datasets that are made rather than installed.
 //   spoken-words   — the speech corpus, synthesised with espeak-ng into the data cache
 //   moving-objects — Fashion-MNIST objects moving in 48×48 frames, written as video files
-#include <memory>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "pretext/cli/commands.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
+#include "pretext/core/progress.h"
 #include "pretext/data/moving_objects.h"
 #include "pretext/data/spoken_words.h"
-#include "pretext/core/progress.h"
 
 namespace pretext::cli {
 

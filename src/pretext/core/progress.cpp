@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iomanip>
 #include <sstream>
 
 #include "pretext/core/log.h"
@@ -77,7 +78,7 @@ std::string Progress::text(int64_t done, const std::string& detail, bool with_ba
   const double elapsed = seconds_between(start_, Clock::now());
   if (elapsed > 0 && done > 0) {
     const double rate = done / elapsed;
-    out << " | " << (rate >= 10 ? std::llround(rate) : std::round(rate * 10) / 10) << " " << unit_ << "/s";
+    out << " | " << std::fixed << std::setprecision(rate >= 10 ? 0 : 1) << rate << " " << unit_ << "/s";
   }
   if (total_ > 0) out << " | ETA " << format_duration(seconds_left(done));
   return out.str();
