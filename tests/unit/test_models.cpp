@@ -177,6 +177,119 @@ TEST(Models, BatchNormFoldsIntoConvolutionInEvalMode) {
   EXPECT_TRUE(torch::allclose(forward_folding_batch_norm(*outer, x), outer->forward(x), 1e-4, 1e-5));
 }
 
+// Gradients of every parameter and of the input after backward() of a fixed random weighting of `out`.
+std::vector<torch::Tensor> gradients_of(const torch::Tensor& out, const torch::Tensor& x, torch::nn::Module& module) {
+  torch::manual_seed(11);
+  (out * torch::randn(out.sizes())).sum().backward();
+  std::vector<torch::Tensor> grads{x.grad().clone()};
+  for (const auto& parameter : module.parameters()) grads.push_back(parameter.grad().clone());
+  return grads;
+}
+
+TEST(Models, BnReluConvMatchesTheThreeLayersInTraining) {
+  namespace nn = torch::nn;
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool bias = variant % 2 == 1, affine = variant < 2, channels_last = variant != 1;
+    const int64_t kernel = variant == 2 ? 1 : 3, stride = variant == 3 ? 2 : 1;
+    torch::manual_seed(variant);
+    auto options = nn::BatchNorm2dOptions(4).affine(affine);
+    if (variant == 3) options.momentum(c10::nullopt);  // cumulative running statistics
+    nn::Sequential layers(nn::BatchNorm2d(options), nn::ReLU(),
+                          nn::Conv2d(nn::Conv2dOptions(4, 6, kernel).stride(stride).padding(kernel / 2).bias(bias)));
+    if (affine) {
+      torch::NoGradGuard no_grad;
+      layers[0]->as<nn::BatchNorm2d>()->weight.uniform_(0.5, 1.5);
+      layers[0]->as<nn::BatchNorm2d>()->bias.normal_();
+    }
+    auto reference = std::dynamic_pointer_cast<nn::SequentialImpl>(layers->clone());
+    torch::Tensor input = torch::randn({3, 4, 7, 7}) * 2 + 1;
+    if (channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+    const torch::Tensor x = input.clone().requires_grad_(true), x_ref = input.clone().requires_grad_(true);
+
+    for (int step = 0; step < 2; ++step) {  // twice: the running statistics and their count move alike
+      x.mutable_grad() = torch::Tensor();
+      x_ref.mutable_grad() = torch::Tensor();
+      layers->zero_grad();
+      reference->zero_grad();
+      const torch::Tensor out =
+          bn_relu_conv(*layers[0]->as<nn::BatchNorm2d>(), *layers[2]->as<nn::Conv2d>(), x);
+      ASSERT_NE(out.grad_fn(), nullptr);
+      EXPECT_NE(out.grad_fn()->name().find("BnReluConv"), std::string::npos) << out.grad_fn()->name();
+      const torch::Tensor expected = reference->forward(x_ref);
+      EXPECT_TRUE(torch::allclose(out, expected, 1e-5, 1e-5)) << "variant " << variant;
+      const auto grads = gradients_of(out, x, *layers), expected_grads = gradients_of(expected, x_ref, *reference);
+      ASSERT_EQ(grads.size(), expected_grads.size());
+      for (size_t i = 0; i < grads.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(grads[i], expected_grads[i], 1e-4, 1e-5))
+            << "variant " << variant << " gradient " << i << ": " << (grads[i] - expected_grads[i]).abs().max();
+      }
+      const auto buffers = layers->buffers(), expected_buffers = reference->buffers();
+      for (size_t i = 0; i < buffers.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(buffers[i], expected_buffers[i], 1e-5, 1e-6)) << "variant " << variant;
+      }
+    }
+  }
+  // Where the fusion does not apply it is the three layers: eval mode, and no gradients.
+  nn::BatchNorm2d bn(4);
+  nn::Conv2d conv(nn::Conv2dOptions(4, 4, 3).padding(1));
+  const torch::Tensor x = torch::randn({2, 4, 5, 5});
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(bn_relu_conv(*bn, *conv, x), conv->forward(bn->forward(x).relu())));
+  }
+  bn->eval();
+  EXPECT_TRUE(torch::equal(bn_relu_conv(*bn, *conv, x), conv->forward(bn->forward(x).relu())));
+}
+
+TEST(Models, StemConvBnReluRecomputesItsConvolutionAlike) {
+  namespace nn = torch::nn;
+  for (bool bias : {false, true}) {
+    torch::manual_seed(bias ? 1 : 2);
+    nn::Sequential layers(nn::Conv2d(nn::Conv2dOptions(3, 8, 3).padding(1).stride(bias ? 2 : 1).bias(bias)),
+                          nn::BatchNorm2d(8), nn::ReLU());
+    auto reference = std::dynamic_pointer_cast<nn::SequentialImpl>(layers->clone());
+    const torch::Tensor input = torch::randn({4, 3, 9, 9}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const torch::Tensor x = input.clone().requires_grad_(true), x_ref = input.clone().requires_grad_(true);
+    const torch::Tensor out = forward_folding_batch_norm(*layers, x);
+    ASSERT_NE(out.grad_fn(), nullptr);
+    EXPECT_NE(out.grad_fn()->name().find("ConvBnRelu"), std::string::npos) << out.grad_fn()->name();
+    const torch::Tensor expected = reference->forward(x_ref);
+    EXPECT_TRUE(torch::allclose(out, expected, 1e-5, 1e-5));
+    const auto grads = gradients_of(out, x, *layers), expected_grads = gradients_of(expected, x_ref, *reference);
+    for (size_t i = 0; i < grads.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(grads[i], expected_grads[i], 1e-4, 1e-5)) << "bias " << bias << " gradient " << i;
+    }
+    const auto buffers = layers->buffers(), expected_buffers = reference->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(torch::allclose(buffers[i], expected_buffers[i]));
+  }
+  // More input channels than a stem: the layers as they are.
+  nn::Conv2d conv(nn::Conv2dOptions(kRecomputedConvMaxInChannels + 1, 4, 3).padding(1));
+  nn::BatchNorm2d bn(4);
+  const torch::Tensor out = conv_bn_relu(*conv, *bn, torch::randn({2, kRecomputedConvMaxInChannels + 1, 5, 5}));
+  EXPECT_EQ(out.grad_fn()->name().find("ConvBnRelu"), std::string::npos);
+}
+
+TEST(Models, ConvBnReluChainsTrainLikeTheirLayers) {
+  namespace nn = torch::nn;
+  torch::manual_seed(5);
+  // A ConvNet stage and a residual branch's pattern: conv, BN, ReLU, conv, BN, ReLU, then a pool.
+  nn::Sequential layers(nn::Conv2d(nn::Conv2dOptions(2, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4),
+                        nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4),
+                        nn::ReLU(), nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::BatchNorm2d(4));
+  auto reference = std::dynamic_pointer_cast<nn::SequentialImpl>(layers->clone());
+  const torch::Tensor input = torch::randn({4, 2, 8, 8}).contiguous(torch::MemoryFormat::ChannelsLast);
+  const torch::Tensor x = input.clone().requires_grad_(true), x_ref = input.clone().requires_grad_(true);
+  const torch::Tensor out = forward_folding_batch_norm(*layers, x);
+  const torch::Tensor expected = reference->forward(x_ref);
+  EXPECT_TRUE(torch::allclose(out, expected, 1e-5, 1e-5));
+  const auto grads = gradients_of(out, x, *layers), expected_grads = gradients_of(expected, x_ref, *reference);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(grads[i], expected_grads[i], 1e-4, 1e-5)) << "gradient " << i;
+  }
+  const auto buffers = layers->buffers(), expected_buffers = reference->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(torch::allclose(buffers[i], expected_buffers[i]));
+}
+
 TEST(Models, UnknownEncoderListsKnownNames) {
   try {
     make_encoder(config_for("nope", 1, 28, "auto", 0));

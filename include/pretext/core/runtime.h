@@ -64,6 +64,9 @@ class AutocastGuard {
   bool previous_ = false;
 };
 
+// Whether autocast is on for `device_type` on this thread (an AutocastGuard is alive).
+bool autocast_enabled(c10::DeviceType device_type);
+
 // Turns autocast off for its lifetime, inside an autocast region: the code in its scope runs in
 // the tensors' own precision (a loss's similarity logits or cross-correlations in float32).
 // Without it, a float32 matmul inside bf16 autocast still runs in bf16.

@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <link.h>
+#include <malloc.h>
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -124,7 +125,26 @@ std::string Runtime::describe() const {
   return out.str();
 }
 
+namespace {
+
+// glibc serves a freed block of up to 32 MiB from its heap afterwards: its mmap threshold rises
+// to the size of each large block freed, and the heap then holds on to the pages of activations
+// that training frees every step. A fixed threshold keeps large tensors in their own mappings,
+// returned whole when freed. ResNet-18's SimCLR step (batch 256, Fashion-MNIST): peak resident
+// memory 2,096 → 1,853 MiB; speed unchanged within noise (docs/PERFORMANCE.md). An explicit
+// MALLOC_MMAP_THRESHOLD_ in the environment wins.
+constexpr int kMmapThresholdBytes = 1 << 20;
+
+void return_large_blocks_to_the_system() {
+#ifdef __GLIBC__
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
+#endif
+}
+
+}  // namespace
+
 Runtime init_runtime(const RuntimeOptions& options) {
+  return_large_blocks_to_the_system();
   Runtime runtime;
   runtime.seed = options.seed;
   PRETEXT_CHECK(options.threads >= 0, ConfigError, "--threads must be >= 0, got ", options.threads);
@@ -196,6 +216,14 @@ AutocastGuard::AutocastGuard(const torch::Device& device, bool enabled) : device
   }
 #endif
   at::autocast::increment_nesting();
+}
+
+bool autocast_enabled(c10::DeviceType device_type) {
+#ifdef PRETEXT_AUTOCAST_BY_DEVICE_TYPE
+  return at::autocast::is_autocast_enabled(device_type);
+#else
+  return device_type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
 }
 
 Float32Region::Float32Region() : guard_(c10::autocast_dispatch_keyset) {}

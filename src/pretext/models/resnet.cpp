@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "pretext/core/error.h"
 #include "pretext/models/conv_bn.h"
@@ -71,9 +72,9 @@ class ResidualBlockImpl : public nn::Cloneable<ResidualBlockImpl> {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = conv_bn(*conv1_, *bn1_, x).relu_();
-    out = conv_bn(*conv2_, *bn2_, out);
-    if (options_.bottleneck()) out = conv_bn(*conv3_, *bn3_, out.relu_());
+    std::vector<ConvBnPair> branch{{conv1_.get(), bn1_.get()}, {conv2_.get(), bn2_.get()}};
+    if (options_.bottleneck()) branch.emplace_back(conv3_.get(), bn3_.get());
+    torch::Tensor out = conv_bn_relu_chain(branch, x);
     out += shortcut_ ? forward_folding_batch_norm(*shortcut_, x) : x;
     return out.relu_();
   }
