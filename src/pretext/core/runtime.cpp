@@ -131,9 +131,10 @@ namespace {
 // to the size of each large block freed, and the heap then holds on to the pages of activations
 // that training frees every step. A fixed threshold keeps large tensors in their own mappings,
 // returned whole when freed. ResNet-18's SimCLR step (batch 256, Fashion-MNIST): peak resident
-// memory 2,096 → 1,853 MiB; speed unchanged within noise (docs/PERFORMANCE.md). An explicit
-// MALLOC_MMAP_THRESHOLD_ in the environment wins.
-constexpr int kMmapThresholdBytes = 1 << 20;
+// memory −240 MiB. Not lower than 8 MiB: each mapping is faulted in afresh, and at 1 MiB the
+// batched augmentation's temporaries (1.6 MB at 512 views) ran 31% slower (docs/PERFORMANCE.md).
+// An explicit MALLOC_MMAP_THRESHOLD_ in the environment wins.
+constexpr int kMmapThresholdBytes = 8 << 20;
 
 void return_large_blocks_to_the_system() {
 #ifdef __GLIBC__
