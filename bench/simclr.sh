@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 encoders=${1:-convnet resnet18} warmup=${2:-4} steps=${3:-8} rounds=${4:-2}
 batch=256
 python=/usr/bin/python3  # Debian's, where python3-torch and python3-torchvision live
+export PRETEXT_LOG_LEVEL=${PRETEXT_LOG_LEVEL:-warn}  # tables only: no progress lines between them
 OUT=${OUT:-runs/bench}
 PRETEXT=${PRETEXT:-build/pretext}
 $python -c 'import torch, torchvision' 2>/dev/null || {
