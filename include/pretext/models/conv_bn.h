@@ -44,18 +44,18 @@ torch::Tensor conv_bn(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& b
 // conv(relu(bn(x))) in training, keeping only x for the backward pass: relu(bn(x)) — the
 // convolution's input, as large as x — is recomputed there from x and the batch's statistics (one
 // elementwise pass) instead of being stored. Same values, gradients and running-statistics updates
-// as the three layers, up to float rounding. ResNet-18's SimCLR step on Fashion-MNIST keeps ~390 MB
-// less (docs/PERFORMANCE.md). It applies in training with gradients on, in float32 (not under
-// autocast, which halves the stored activations anyway) and outside a multi-rank
-// SyncBatchNormScope; otherwise, and in eval mode, the three layers run as they are. The same
-// requirements on `conv` as conv_bn(); no double backward.
+// as the three layers, up to float rounding. ResNet-18's SimCLR step on Fashion-MNIST peaked
+// 293 MiB lower (docs/PERFORMANCE.md, change 4). It applies in training with gradients on, in
+// float32 (not under autocast, which halves the stored activations anyway) and outside a
+// multi-rank SyncBatchNormScope; otherwise, and in eval mode, the three layers run as they are.
+// The same requirements on `conv` as conv_bn(); no double backward.
 torch::Tensor bn_relu_conv(torch::nn::BatchNorm2dImpl& bn, torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
 
 // relu(bn(conv(x))). In training (under the same conditions as bn_relu_conv), when the
 // convolution reads at most kRecomputedConvMaxInChannels channels — an image stem — only x and
 // the output are kept for the backward pass, which runs the convolution again: cheap with few
 // input channels, and it saves a tensor as large as the output (ResNet-18's stem on
-// Fashion-MNIST: 103 MB at batch 2 × 256). Otherwise conv_bn(conv, bn, x).relu_().
+// Fashion-MNIST: 96 MiB lower peak at batch 2 × 256). Otherwise conv_bn(conv, bn, x).relu_().
 constexpr int64_t kRecomputedConvMaxInChannels = 4;
 torch::Tensor conv_bn_relu(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
 
@@ -66,8 +66,9 @@ using ConvBnPair = std::pair<torch::nn::Conv2dImpl*, torch::nn::BatchNorm2dImpl*
 torch::Tensor conv_bn_relu_chain(const std::vector<ConvBnPair>& layers, torch::Tensor x);
 
 // A Sequential's forward in which each run of Conv2d, BatchNorm2d (, ReLU, Conv2d, BatchNorm2d)…
-// runs through conv_bn_relu_chain() (a lone Conv2d, BatchNorm2d, ReLU through conv_bn_relu()), and every other BatchNorm1d/2d through batch_norm(); nested
-// Sequentials are walked the same way, other modules run as they are.
+// runs through conv_bn_relu_chain() (a lone Conv2d, BatchNorm2d, ReLU through conv_bn_relu()),
+// and every other BatchNorm1d/2d through batch_norm(); nested Sequentials are walked the same
+// way, other modules run as they are.
 torch::Tensor forward_folding_batch_norm(torch::nn::SequentialImpl& sequential, torch::Tensor x);
 
 }  // namespace pretext

@@ -102,7 +102,7 @@ struct FusedConvBn {
                                  /*training=*/true, settings.momentum, settings.eps);
   }
 
-  // Keeps the settings for backward.
+  // Keeps the tensors and the settings for backward.
   static void save(AutogradContext* ctx, variable_list tensors, const Settings& settings) {
     ctx->save_for_backward(std::move(tensors));
     ctx->saved_data["eps"] = settings.eps;
@@ -111,22 +111,28 @@ struct FusedConvBn {
     ctx->saved_data["groups"] = settings.groups;
   }
 
+  // The settings save() kept (the momentum was spent in forward).
+  static Settings saved_settings(AutogradContext* ctx) {
+    return {0.0, ctx->saved_data["eps"].toDouble(), ctx->saved_data["stride"].toIntVector(),
+            ctx->saved_data["padding"].toIntVector(), ctx->saved_data["groups"].toInt()};
+  }
+
   // convolution_backward with the saved geometry: gradients of input (when wanted), weight, bias.
   static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> conv_backward(
-      AutogradContext* ctx, const torch::Tensor& grad, const torch::Tensor& input, const torch::Tensor& weight,
+      const Settings& settings, const torch::Tensor& grad, const torch::Tensor& input, const torch::Tensor& weight,
       bool want_input, bool has_bias) {
     const std::vector<int64_t> bias_sizes{weight.size(0)};
     return at::convolution_backward(
         grad, input, weight, has_bias ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(c10::nullopt),
-        ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(), {1, 1},
-        /*transposed=*/false, {0, 0}, ctx->saved_data["groups"].toInt(), {want_input, true, has_bias});
+        settings.stride, settings.padding, {1, 1}, /*transposed=*/false, {0, 0}, settings.groups,
+        {want_input, true, has_bias});
   }
 
   static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> bn_backward(
-      AutogradContext* ctx, const torch::Tensor& grad, const torch::Tensor& input, const torch::Tensor& weight,
+      const Settings& settings, const torch::Tensor& grad, const torch::Tensor& input, const torch::Tensor& weight,
       const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd) {
     return at::native_batch_norm_backward(grad, input, weight, {}, {}, mean, invstd, /*train=*/true,
-                                          ctx->saved_data["eps"].toDouble(),
+                                          settings.eps,
                                           {true, weight.defined(), bias.defined()});
   }
 
@@ -157,6 +163,7 @@ struct BnReluConvFunction : public torch::autograd::Function<BnReluConvFunction>
     const torch::Tensor& x = saved[0];
     const torch::Tensor bn_weight = present(saved[1]), bn_bias = present(saved[2]);
     const torch::Tensor &conv_weight = saved[3], &mean = saved[5], &invstd = saved[6];
+    const Settings settings = saved_settings(ctx);
     const std::vector<int64_t> shape{1, x.size(1), 1, 1};
     torch::Tensor scale = bn_weight.defined() ? invstd * bn_weight : invstd;
     torch::Tensor shift = -mean * scale;
@@ -164,9 +171,10 @@ struct BnReluConvFunction : public torch::autograd::Function<BnReluConvFunction>
     const torch::Tensor normalized = torch::addcmul(shift.view(shape), x, scale.view(shape)).relu_();
 
     auto [grad_normalized, grad_conv_weight, grad_conv_bias] =
-        conv_backward(ctx, grad_outputs[0], normalized, conv_weight, true, present(saved[4]).defined());
+        conv_backward(settings, grad_outputs[0], normalized, conv_weight, true, present(saved[4]).defined());
     const torch::Tensor grad_bn_out = at::threshold_backward(grad_normalized, normalized, 0);
-    auto [grad_x, grad_bn_weight, grad_bn_bias] = bn_backward(ctx, grad_bn_out, x, bn_weight, bn_bias, mean, invstd);
+    auto [grad_x, grad_bn_weight, grad_bn_bias] =
+        bn_backward(settings, grad_bn_out, x, bn_weight, bn_bias, mean, invstd);
     return gradients(grad_x, grad_bn_weight, grad_bn_bias, grad_conv_weight, grad_conv_bias);
   }
 };
@@ -193,14 +201,13 @@ struct ConvBnReluFunction : public torch::autograd::Function<ConvBnReluFunction>
     const torch::Tensor bn_weight = present(saved[1]), bn_bias = present(saved[2]);
     const torch::Tensor &conv_weight = saved[3], &mean = saved[5], &invstd = saved[6], &out = saved[7];
     const torch::Tensor conv_bias = present(saved[4]);
-    const torch::Tensor convolved =
-        torch::conv2d(x, conv_weight, conv_bias, ctx->saved_data["stride"].toIntVector(),
-                      ctx->saved_data["padding"].toIntVector(), {1, 1}, ctx->saved_data["groups"].toInt());
+    const Settings settings = saved_settings(ctx);
+    const torch::Tensor convolved = convolve(x, conv_weight, conv_bias, settings);
     const torch::Tensor grad_bn_out = at::threshold_backward(grad_outputs[0], out, 0);
     auto [grad_convolved, grad_bn_weight, grad_bn_bias] =
-        bn_backward(ctx, grad_bn_out, convolved, bn_weight, bn_bias, mean, invstd);
+        bn_backward(settings, grad_bn_out, convolved, bn_weight, bn_bias, mean, invstd);
     auto [grad_x, grad_conv_weight, grad_conv_bias] =
-        conv_backward(ctx, grad_convolved, x, conv_weight, ctx->needs_input_grad(0), conv_bias.defined());
+        conv_backward(settings, grad_convolved, x, conv_weight, ctx->needs_input_grad(0), conv_bias.defined());
     return gradients(grad_x, grad_bn_weight, grad_bn_bias, grad_conv_weight, grad_conv_bias);
   }
 };
