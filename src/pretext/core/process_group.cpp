@@ -40,8 +40,9 @@ struct AllGatherWithGrad : torch::autograd::Function<AllGatherWithGrad> {
     auto capsule = context->saved_data["group"].toCapsule();
     const ProcessGroupPtr& group = static_cast<GroupCapsule*>(capsule.get())->group;
     const int64_t rows = context->saved_data["rows"].toInt();
-    // Each rank's loss put gradient on every slice; this rank's slice gets all of them.
-    torch::Tensor gradient = grad_outputs[0].contiguous().clone();
+    // Each rank's loss put gradient on every slice; this rank's slice gets all of them. Summed in
+    // float32 (Gloo has no bf16); autograd casts the slice back to the input's dtype.
+    torch::Tensor gradient = grad_outputs[0].to(torch::kFloat32).contiguous().clone();
     group->all_reduce_sum(gradient);
     return {gradient.narrow(0, group->rank() * rows, rows), torch::Tensor()};
   }

@@ -127,7 +127,9 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch:
   // The Linears see 2-D [B·T, D] inputs: there LibTorch fuses the bias into the product
   // (addmm); on 3-D inputs it adds it separately, which costs as much as the product in bf16 on
   // a CPU.
-  auto flat = x.reshape({batch * length, dim});
+  // The residual stream stays in the norms' dtype: under bf16 autocast a convolutional front end
+  // hands over bf16, which LibTorch 1.13's CPU layer_norm rejects next to float32 weights.
+  auto flat = x.reshape({batch * length, dim}).to(norm1_->weight.scalar_type());
   auto mlp = [&](const torch::Tensor& h) { return fc2_->forward(torch::gelu(fc1_->forward(h))); };
   torch::Tensor h;
   if (options_.norm_first()) {

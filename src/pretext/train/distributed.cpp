@@ -104,6 +104,11 @@ class C10dGroup final : public ProcessGroup {
     Work(this, call("broadcast", [&] { return backend_->broadcast(tensors, options); }), "broadcast").wait();
   }
   torch::Tensor all_gather(const torch::Tensor& tensor) override {
+    // Gloo (CPU tensors) has no bf16 in LibTorch 1.13 ("Invalid scalar type"): bf16 autocast's
+    // embeddings travel as float32 and come back as bf16, which holds them exactly.
+    if (tensor.is_cpu() && tensor.scalar_type() == torch::kBFloat16) {
+      return all_gather(tensor.to(torch::kFloat32)).to(torch::kBFloat16);
+    }
     std::vector<at::Tensor> inputs{tensor.contiguous()};
     std::vector<std::vector<at::Tensor>> outputs(1);
     for (int64_t r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(inputs[0]));
