@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
+#include "pretext/core/block_cache.h"
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
 #include "pretext/core/options.h"
@@ -140,6 +142,73 @@ TEST(Core, ProgressWritesPlainLinesWithTheTimeLeftWhenNotATerminal) {
   const std::string open_ended = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(open_ended.find("open-ended 10 steps"), std::string::npos) << open_ended;
   EXPECT_EQ(open_ended.find("ETA"), std::string::npos) << open_ended;
+}
+
+TEST(Core, BlockCacheReusesLargeBlocksAndLeavesSmallOnesToTheDefaultAllocator) {
+  BlockCache* cache = install_cpu_block_cache();
+  ASSERT_NE(cache, nullptr) << "PRETEXT_CPU_CACHE_MIB=0 in the environment";
+  cache->release_waiting();
+  const BlockCacheStats start = cache->stats();
+  EXPECT_EQ(start.waiting_bytes, 0u);
+
+  // 37 MiB + 12 bytes: a huge block, 2 MiB-aligned, in 2 MiB steps.
+  const int64_t large = ((37 << 20) + 12) / 4;
+  void* first = nullptr;
+  {
+    auto tensor = torch::full({large}, 1.5f);
+    first = tensor.data_ptr();
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % BlockCache::kBlockGrain, 0u);
+    EXPECT_EQ(cache->stats().maps, start.maps + 1);
+    EXPECT_EQ(cache->stats().mapped_bytes, start.mapped_bytes + (38u << 20));
+  }
+  EXPECT_EQ(cache->stats().waiting_bytes, 38u << 20);
+  auto again = torch::empty({large});
+  EXPECT_EQ(again.data_ptr(), first);
+  EXPECT_EQ(cache->stats().reuses, start.reuses + 1);
+  EXPECT_EQ(cache->stats().waiting_bytes, 0u);
+  again.fill_(2.0f);
+  EXPECT_FLOAT_EQ(again[large - 1].item<float>(), 2.0f);
+  again = torch::Tensor();
+
+  // A request far smaller than the waiting block gets a mapping of its own.
+  auto smaller = torch::empty({(9 << 20) / 4});
+  EXPECT_NE(smaller.data_ptr(), first);
+  EXPECT_EQ(cache->stats().maps, start.maps + 2);
+  smaller = torch::Tensor();
+
+  // Small tensors never reach the cache.
+  const BlockCacheStats before_small = cache->stats();
+  auto small = torch::ones({1000});
+  EXPECT_EQ(cache->stats().maps, before_small.maps);
+  EXPECT_EQ(cache->stats().reuses, before_small.reuses);
+
+  // raw_allocate / raw_deallocate (as oneDNN's scratch buffers use them), large and small.
+  c10::Allocator* allocator = c10::GetAllocator(c10::DeviceType::CPU);
+  EXPECT_EQ(allocator, cache);
+  for (std::size_t bytes : {std::size_t{3} << 20, std::size_t{4096}}) {
+    void* raw = allocator->raw_allocate(bytes);
+    ASSERT_NE(raw, nullptr);
+    std::memset(raw, 7, bytes);
+    allocator->raw_deallocate(raw);
+  }
+
+  cache->release_waiting();
+  EXPECT_EQ(cache->stats().waiting_bytes, 0u);
+  EXPECT_EQ(cache->stats().mapped_bytes, start.mapped_bytes);
+}
+
+TEST(Core, BlockCacheCapIsReadFromTheEnvironmentSetting) {
+  EXPECT_EQ(block_cache_cap_bytes(nullptr), BlockCache::kDefaultCapMiB << 20);
+  EXPECT_EQ(block_cache_cap_bytes("0"), 0u);
+  EXPECT_EQ(block_cache_cap_bytes("64"), std::size_t{64} << 20);
+  for (const char* bad : {"", "-1", "12MiB", "1.5", "99999999999999999999"}) {
+    try {
+      block_cache_cap_bytes(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find("PRETEXT_CPU_CACHE_MIB"), std::string::npos) << error.what();
+    }
+  }
 }
 
 }  // namespace

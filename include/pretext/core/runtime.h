@@ -1,7 +1,8 @@
 // Runtime: where and how tensors are computed for this process.
 // init_runtime() sets torch's thread count to the usable cores, picks the device and the
-// precision (bf16 autocast where the CPU has AVX-512 BF16/AMX, or on CUDA), seeds torch, and
-// warns when the slow reference BLAS is what got loaded.
+// precision (bf16 autocast where the CPU has AVX-512 BF16/AMX, or on CUDA), seeds torch, warns
+// when the slow reference BLAS is what got loaded, and installs the CPU block cache
+// (core/block_cache.h) as LibTorch's CPU allocator.
 #pragma once
 
 #include <c10/core/impl/LocalDispatchKeySet.h>

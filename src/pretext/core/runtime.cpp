@@ -3,7 +3,6 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <link.h>
-#include <malloc.h>
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -18,6 +17,7 @@
 
 #include <unistd.h>
 
+#include "pretext/core/block_cache.h"
 #include "pretext/core/error.h"
 #include "pretext/core/log.h"
 
@@ -125,27 +125,9 @@ std::string Runtime::describe() const {
   return out.str();
 }
 
-namespace {
-
-// glibc serves a freed block of up to 32 MiB from its heap afterwards: its mmap threshold rises
-// to the size of each large block freed, and the heap then holds on to the pages of activations
-// that training frees every step. A fixed threshold keeps large tensors in their own mappings,
-// returned whole when freed. ResNet-18's SimCLR step (batch 256, Fashion-MNIST): peak resident
-// memory −240 MiB. Not lower than 8 MiB: each mapping is faulted in afresh, and at 1 MiB the
-// batched augmentation's temporaries (1.6 MB at 512 views) ran 31% slower (docs/PERFORMANCE.md).
-// An explicit MALLOC_MMAP_THRESHOLD_ in the environment wins.
-constexpr int kMmapThresholdBytes = 8 << 20;
-
-void return_large_blocks_to_the_system() {
-#ifdef __GLIBC__
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
-#endif
-}
-
-}  // namespace
 
 Runtime init_runtime(const RuntimeOptions& options) {
-  return_large_blocks_to_the_system();
+  install_cpu_block_cache();
   Runtime runtime;
   runtime.seed = options.seed;
   PRETEXT_CHECK(options.threads >= 0, ConfigError, "--threads must be >= 0, got ", options.threads);
