@@ -7,9 +7,9 @@
 // expensive this dominated training: SimCLR on the ConvNet ran at 161 images/s against 850 with
 // the pages kept, BERT-tiny masked-LM at 16k tokens/s against 44k (docs/PERFORMANCE.md).
 //
-// What: blocks of at least kMinCachedBytes come from their own mapping, 2 MiB-aligned and sized in
-// 2 MiB steps, advised for transparent huge pages (one fault per 2 MiB where the kernel allows).
-// A freed block waits in the cache; a later request takes the smallest waiting block that holds
+// What: blocks of at least kMinCachedBytes come from their own mapping, sized in 64 KiB steps;
+// from kHugeBytes up in 2 MiB steps, 2 MiB-aligned and advised for transparent huge pages (one
+// fault per 2 MiB where the kernel allows). A freed block waits in the cache; a later request takes the smallest waiting block that holds
 // it unless that wastes more than an eighth (and 2 MiB). Waiting blocks beyond the cap go back
 // to the system, largest first. Smaller requests go to the allocator that was there before.
 //

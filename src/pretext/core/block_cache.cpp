@@ -21,19 +21,22 @@ BlockCache* installed_cache = nullptr;  // set once, before the first block is h
 
 std::size_t round_up(std::size_t bytes, std::size_t grain) { return (bytes + grain - 1) / grain * grain; }
 
-// A fresh mapping of `size` bytes (a multiple of the grain) starting on a grain boundary, or
-// nullptr. Huge pages are advice: where the kernel declines, the block is ordinary pages.
+// A fresh mapping of `size` bytes, or nullptr. A huge block (grain kBlockGrain) starts on a 2 MiB
+// boundary and is advised for huge pages (advice: where the kernel declines, it is ordinary
+// pages); the others are page-aligned as mmap returns them.
 void* map_block(std::size_t size, std::size_t grain) {
-  void* raw = mmap(nullptr, size + grain, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const bool huge = grain == BlockCache::kBlockGrain;
+  const std::size_t extra = huge ? grain : 0;  // room to slide the start to a boundary
+  void* raw = mmap(nullptr, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
+  if (!huge) return raw;
   const auto begin = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t aligned = round_up(begin, grain);
   if (aligned > begin) munmap(raw, aligned - begin);
-  const std::uintptr_t tail = begin + size + grain - (aligned + size);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
+  if (begin + extra > aligned) munmap(reinterpret_cast<void*>(aligned + size), begin + extra - aligned);
   void* start = reinterpret_cast<void*>(aligned);
 #ifdef MADV_HUGEPAGE
-  if (grain == BlockCache::kBlockGrain) madvise(start, size, MADV_HUGEPAGE);
+  madvise(start, size, MADV_HUGEPAGE);
 #endif
   return start;
 }
