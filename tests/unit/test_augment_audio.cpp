@@ -15,11 +15,12 @@
 #include "pretext/augment/audio.h"
 #include "pretext/core/error.h"
 #include "pretext/core/runtime.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using testing_files::kPi;
 constexpr int64_t kRate = 16000;
 
 // amplitude · sin(2π f t) sampled at kRate, float [length].

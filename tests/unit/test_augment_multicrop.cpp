@@ -9,7 +9,7 @@ namespace {
 
 // A batch of one random image repeated, so that any difference between samples' crops comes
 // from the per-sample random parameters.
-torch::Tensor repeated_image(int64_t batch, int64_t side, int64_t channels) {
+torch::Tensor repeated_raw_image(int64_t batch, int64_t side, int64_t channels) {
   torch::manual_seed(11);
   torch::Tensor image = torch::randint(0, 256, {1, side, side, channels}, torch::kLong).to(torch::kUInt8);
   return image.expand({batch, side, side, channels}).contiguous();
@@ -18,7 +18,7 @@ torch::Tensor repeated_image(int64_t batch, int64_t side, int64_t channels) {
 TEST(AugmentMultiCrop, DefaultsGiveTwoGlobalAndSixLocalCropsGlobalsFirst) {
   MultiCrop multicrop{MultiCropOptions{}};
   auto generator = make_generator(1);
-  auto crops = multicrop(repeated_image(5, 28, 1), generator);
+  auto crops = multicrop(repeated_raw_image(5, 28, 1), generator);
   ASSERT_EQ(crops.size(), 8u);
   for (size_t index = 0; index < crops.size(); ++index) {
     const int64_t side = index < 2 ? 28 : 12;  // 96/224 of 28 = 12
@@ -38,13 +38,13 @@ TEST(AugmentMultiCrop, CountsAndSizesFollowTheOptions) {
   options.std = {0.25, 0.25, 0.25};
   MultiCrop multicrop(options);
   auto generator = make_generator(2);
-  auto crops = multicrop(repeated_image(3, 32, 3), generator);
+  auto crops = multicrop(repeated_raw_image(3, 32, 3), generator);
   ASSERT_EQ(crops.size(), 4u);
   EXPECT_EQ(crops[0].sizes(), torch::IntArrayRef({3, 3, 24, 24}));
   for (size_t index = 1; index < 4; ++index) EXPECT_EQ(crops[index].sizes(), torch::IntArrayRef({3, 3, 8, 8}));
 
   options.local_crops = 0;
-  EXPECT_EQ(MultiCrop(options)(repeated_image(2, 32, 3), generator).size(), 1u);
+  EXPECT_EQ(MultiCrop(options)(repeated_raw_image(2, 32, 3), generator).size(), 1u);
 }
 
 TEST(AugmentMultiCrop, LocalSideIsDinosRatioRoundedToAMultipleOfFour) {
@@ -61,7 +61,7 @@ TEST(AugmentMultiCrop, LocalSideIsDinosRatioRoundedToAMultipleOfFour) {
 TEST(AugmentMultiCrop, CropsDifferBetweenSamplesAndBetweenCrops) {
   MultiCrop multicrop{MultiCropOptions{}};
   auto generator = make_generator(3);
-  auto crops = multicrop(repeated_image(4, 28, 1), generator);
+  auto crops = multicrop(repeated_raw_image(4, 28, 1), generator);
   for (size_t index = 0; index < crops.size(); ++index) {
     // Same image, own parameters: no two samples of a crop are the same.
     for (int64_t other = 1; other < 4; ++other) {
@@ -74,7 +74,7 @@ TEST(AugmentMultiCrop, CropsDifferBetweenSamplesAndBetweenCrops) {
 
 TEST(AugmentMultiCrop, SameSeedSameCrops) {
   MultiCrop multicrop{MultiCropOptions{}};
-  auto images = repeated_image(3, 28, 1);
+  auto images = repeated_raw_image(3, 28, 1);
   auto first_generator = make_generator(9), second_generator = make_generator(9);
   auto first = multicrop(images, first_generator);
   auto second = multicrop(images, second_generator);

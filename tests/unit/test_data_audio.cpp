@@ -19,26 +19,16 @@ namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("audio_" + name); }
+fs::path audio_dir(const std::string& name) { return testing_files::fresh_dir("audio_" + name); }
 using testing_files::write_bytes;
 
-constexpr double kPi = 3.14159265358979323846;
+using testing_files::kPi;
 
 torch::Tensor tone(double hertz, int64_t sample_rate, int64_t count, double amplitude = 0.5) {
   return (torch::arange(count, torch::kFloat64) * (2 * kPi * hertz / static_cast<double>(sample_rate))).sin().mul(amplitude).to(torch::kFloat32);
 }
 
-template <class Error, class Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "<no error of the expected type>";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+using testing_files::error_message;
 
 // A file written with libsndfile directly: `interleaved` holds frames × channels samples.
 void write_with_sndfile(const fs::path& path, const std::vector<float>& interleaved, int channels, int sample_rate,
@@ -65,7 +55,7 @@ std::vector<int64_t> as_ints(const torch::Tensor& tensor) {
 }
 
 TEST(AudioFiles, WriteThenReadRoundTripsAt16Bits) {
-  fs::path path = fresh_dir("round_trip") / "tone.wav";
+  fs::path path = audio_dir("round_trip") / "tone.wav";
   torch::Tensor samples = tone(440, 16000, 1600);
   write_audio(path.string(), samples, 16000);
   AudioClip clip = read_audio(path.string());
@@ -85,7 +75,7 @@ TEST(AudioFiles, WriteThenReadRoundTripsAt16Bits) {
 }
 
 TEST(AudioFiles, WriteRefusesBadInputAndUnwritablePaths) {
-  fs::path dir = fresh_dir("write_errors");
+  fs::path dir = audio_dir("write_errors");
   EXPECT_THROW(write_audio((dir / "a.wav").string(), torch::zeros({2, 10}), 16000), InputError);
   EXPECT_THROW(write_audio((dir / "a.wav").string(), torch::zeros({10}), 0), InputError);
   write_bytes(dir / "file", "x");
@@ -94,7 +84,7 @@ TEST(AudioFiles, WriteRefusesBadInputAndUnwritablePaths) {
 }
 
 TEST(AudioFiles, StereoMixesDownToTheMeanOfItsChannels) {
-  fs::path path = fresh_dir("stereo") / "stereo.wav";
+  fs::path path = audio_dir("stereo") / "stereo.wav";
   std::vector<float> interleaved;
   for (int i = 0; i < 800; ++i) {
     interleaved.push_back(static_cast<float>(0.5 * std::sin(i * 0.05)));
@@ -109,7 +99,7 @@ TEST(AudioFiles, StereoMixesDownToTheMeanOfItsChannels) {
 }
 
 TEST(AudioFiles, ReadsFlacAndAiff) {
-  fs::path dir = fresh_dir("formats");
+  fs::path dir = audio_dir("formats");
   std::vector<float> samples = as_floats(tone(300, 8000, 4000));
   write_with_sndfile(dir / "a.flac", samples, 1, 8000, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
   write_with_sndfile(dir / "a.aiff", samples, 1, 8000, SF_FORMAT_AIFF | SF_FORMAT_PCM_16);
@@ -140,7 +130,7 @@ TEST(AudioFiles, ResampleKeepsAToneItsFrequencyAndTheLengthItsRatio) {
 }
 
 TEST(AudioFiles, MissingCorruptAndEmptyFilesAreInputErrorsNamingThem) {
-  fs::path dir = fresh_dir("corrupt");
+  fs::path dir = audio_dir("corrupt");
   EXPECT_CONTAINS(error_message<InputError>([&] { read_audio((dir / "missing.wav").string()); }), "missing.wav");
   std::mt19937 random(7);
   std::string noise(3000, '\0');
@@ -157,7 +147,7 @@ TEST(AudioFiles, MissingCorruptAndEmptyFilesAreInputErrorsNamingThem) {
 }
 
 TEST(AudioFiles, TruncatedFilesAreInputErrorsNamingThem) {
-  fs::path dir = fresh_dir("truncated");
+  fs::path dir = audio_dir("truncated");
   std::vector<float> samples = as_floats(tone(440, 16000, 16000));
   // libsndfile itself reads a WAV cut in half as a shorter file (it only logs the mismatch):
   // the check against the header is ours.
@@ -293,7 +283,7 @@ void write_labelled_folder(const fs::path& root) {
 }
 
 TEST(AudioFolders, ClassSubFoldersSplitsAndSpeakers) {
-  fs::path root = fresh_dir("labelled");
+  fs::path root = audio_dir("labelled");
   write_labelled_folder(root);
   AudioReadOptions options;
   options.sample_rate = 16000;
@@ -324,7 +314,7 @@ TEST(AudioFolders, ClassSubFoldersSplitsAndSpeakers) {
 }
 
 TEST(AudioFolders, ClassesAreTheUnionOfBothSplits) {
-  fs::path root = fresh_dir("union");
+  fs::path root = audio_dir("union");
   write_audio((root / "train" / "yes" / "a_0.wav").string(), tone(300, 8000, 800), 8000);
   write_audio((root / "test" / "no" / "a_0.wav").string(), tone(300, 8000, 800), 8000);
   auto train = load_audio_folder(root.string(), "train");
@@ -335,7 +325,7 @@ TEST(AudioFolders, ClassesAreTheUnionOfBothSplits) {
 }
 
 TEST(AudioFolders, FlatFolderIsUnlabeledWithoutATestSplit) {
-  fs::path root = fresh_dir("flat");
+  fs::path root = audio_dir("flat");
   write_audio((root / "en-us-f3_yes_0.wav").string(), tone(300, 16000, 1000), 16000);
   write_audio((root / "en-gb-m1_no_0.wav").string(), tone(300, 16000, 2000), 16000);
   write_audio((root / "nospeaker.wav").string(), tone(300, 16000, 500), 16000);
@@ -353,7 +343,7 @@ TEST(AudioFolders, FlatFolderIsUnlabeledWithoutATestSplit) {
 }
 
 TEST(AudioFolders, EmptyMissingAndBadFoldersAreInputErrors) {
-  fs::path root = fresh_dir("bad_folders");
+  fs::path root = audio_dir("bad_folders");
   write_bytes(root / "empty" / "readme.txt", "nothing to hear");
   EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder((root / "empty").string(), "train"); }), "empty");
   EXPECT_CONTAINS(error_message<InputError>([&] { load_audio_folder((root / "nowhere").string(), "train"); }),
@@ -387,7 +377,7 @@ TEST(AudioFolders, EmptyMissingAndBadFoldersAreInputErrors) {
 }
 
 TEST(AudioFolders, IsAudioPath) {
-  fs::path root = fresh_dir("is_audio");
+  fs::path root = audio_dir("is_audio");
   write_audio((root / "sounds" / "deep" / "a.wav").string(), tone(300, 8000, 80), 8000);
   write_bytes(root / "texts" / "a.txt", "hello");
   write_bytes(root / "b.FLAC", "x");

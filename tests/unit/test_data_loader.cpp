@@ -6,14 +6,12 @@
 
 #include "pretext/core/error.h"
 #include "pretext/data/loader.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
 
-std::vector<int64_t> as_vector(const torch::Tensor& tensor) {
-  torch::Tensor flat = tensor.to(torch::kInt64).contiguous().reshape({-1});
-  return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
-}
+using testing_files::as_vector;
 
 // Sample i has pixel value i % 256 and label i % 4.
 DatasetPtr numbered(int64_t count) {

@@ -19,7 +19,7 @@ namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr double kPi = 3.14159265358979323846;
+using testing_files::kPi;
 
 // `count` objects of 8×8: a bright block with a dimmer tail (not symmetric), brightness by index.
 torch::Tensor synthetic_objects(int64_t count, int64_t side = 8) {

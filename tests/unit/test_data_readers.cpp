@@ -14,20 +14,13 @@
 #include "pretext/data/readers.h"
 #include "test_files.h"
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
+#include "stb_write.h"
 
 namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("data_" + name); }
+fs::path data_dir(const std::string& name) { return testing_files::fresh_dir("data_" + name); }
 using testing_files::write_bytes;
 
 void write_gzip(const fs::path& path, const std::string& bytes) {
@@ -52,22 +45,9 @@ std::string counting_bytes(size_t count) {
   return out;
 }
 
-std::vector<int64_t> as_vector(const torch::Tensor& tensor) {
-  torch::Tensor flat = tensor.to(torch::kInt64).contiguous().reshape({-1});
-  return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
-}
+using testing_files::as_vector;
 
-template <class Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "<no InputError>";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+using testing_files::error_message;
 
 // Writes a gray or RGB PNG of size h×w filled with `value` (RGB: value, value/2, 255-value).
 void write_png(const fs::path& path, int height, int width, int channels, unsigned char value) {
@@ -83,7 +63,7 @@ void write_png(const fs::path& path, int height, int width, int channels, unsign
 // ---- IDX ----
 
 TEST(DataIdx, RawAndGzipRoundTrip) {
-  fs::path dir = fresh_dir("idx_round_trip");
+  fs::path dir = data_dir("idx_round_trip");
   std::string data = counting_bytes(3 * 4 * 5);
   write_bytes(dir / "raw-idx3-ubyte", idx_bytes({3, 4, 5}, data));
   write_gzip(dir / "packed", idx_bytes({3, 4, 5}, data));  // no .gz: detected by content
@@ -97,7 +77,7 @@ TEST(DataIdx, RawAndGzipRoundTrip) {
 }
 
 TEST(DataIdx, ErrorsNameTheFileAndTheProblem) {
-  fs::path dir = fresh_dir("idx_errors");
+  fs::path dir = data_dir("idx_errors");
   write_bytes(dir / "magic.idx", "\x01\x02\x08\x01" + std::string(8, 0));
   EXPECT_CONTAINS(error_message([&] { read_idx(dir / "magic.idx"); }), "magic.idx: wrong IDX magic");
 
@@ -124,7 +104,7 @@ TEST(DataIdx, ErrorsNameTheFileAndTheProblem) {
 }
 
 TEST(DataIdx, DatasetPairsImagesWithLabels) {
-  fs::path dir = fresh_dir("idx_dataset");
+  fs::path dir = data_dir("idx_dataset");
   write_gzip(dir / "images", idx_bytes({4, 2, 3}, counting_bytes(24)));
   write_bytes(dir / "labels", idx_bytes({4}, std::string("\x02\x00\x01\x02", 4)));
   auto dataset = read_idx_dataset(dir / "images", dir / "labels", {}, "tiny");
@@ -148,7 +128,7 @@ TEST(DataIdx, DatasetPairsImagesWithLabels) {
 // ---- image folders ----
 
 TEST(DataImageFolder, SubFoldersAreSortedClasses) {
-  fs::path dir = fresh_dir("folder_classes");
+  fs::path dir = data_dir("folder_classes");
   write_png(dir / "zebra" / "a.png", 8, 8, 1, 10);
   write_png(dir / "zebra" / "B.PNG", 8, 8, 1, 20);
   write_png(dir / "ant" / "x.png", 8, 8, 1, 30);
@@ -165,7 +145,7 @@ TEST(DataImageFolder, SubFoldersAreSortedClasses) {
 }
 
 TEST(DataImageFolder, FlatFolderIsUnlabeledAndColorWins) {
-  fs::path dir = fresh_dir("folder_flat");
+  fs::path dir = data_dir("folder_flat");
   write_png(dir / "gray.png", 6, 6, 1, 100);
   write_png(dir / "rgb.png", 6, 6, 3, 100);
   auto dataset = read_image_folder(dir);
@@ -182,7 +162,7 @@ TEST(DataImageFolder, FlatFolderIsUnlabeledAndColorWins) {
 }
 
 TEST(DataImageFolder, ResizesToImageSize) {
-  fs::path dir = fresh_dir("folder_resize");
+  fs::path dir = data_dir("folder_resize");
   write_png(dir / "c" / "big.png", 16, 12, 3, 200);
   write_png(dir / "c" / "small.png", 4, 4, 3, 40);
   auto dataset = read_image_folder(dir, ImageFolderOptions{8, 0});
@@ -197,7 +177,7 @@ TEST(DataImageFolder, ResizesToImageSize) {
 }
 
 TEST(DataImageFolder, CorruptImagesAreSkippedAndCountedOrFailTheRead) {
-  fs::path dir = fresh_dir("folder_corrupt");
+  fs::path dir = data_dir("folder_corrupt");
   write_png(dir / "cats" / "good.png", 4, 4, 1, 1);
   write_png(dir / "dogs" / "good.png", 4, 4, 1, 2);
   write_bytes(dir / "cats" / "broken.png", "this is not a png at all");
@@ -215,11 +195,11 @@ TEST(DataImageFolder, CorruptImagesAreSkippedAndCountedOrFailTheRead) {
   strict.on_bad_file = "ignore";
   EXPECT_THROW(read_image_folder(dir, strict), ConfigError);
   // Nothing decodes: an error however bad files are handled.
-  fs::path all_bad = fresh_dir("folder_all_bad");
+  fs::path all_bad = data_dir("folder_all_bad");
   write_bytes(all_bad / "a.png", "junk");
   EXPECT_CONTAINS(error_message([&] { read_image_folder(all_bad); }), "could be decoded");
 
-  fs::path empty = fresh_dir("folder_empty");
+  fs::path empty = data_dir("folder_empty");
   write_bytes(empty / "readme.txt", "nothing here");
   EXPECT_CONTAINS(error_message([&] { read_image_folder(empty); }), "no images found in " + empty.string());
   EXPECT_THROW(read_image_folder(empty / "absent"), InputError);
@@ -229,7 +209,7 @@ TEST(DataImageFolder, CorruptImagesAreSkippedAndCountedOrFailTheRead) {
 // bytes declaring 33,282 × 70 pixels, which stb_image pads with zeros) is a truncated file, not an
 // image; so is a header declaring more pixels than any image pretext reads.
 TEST(DataImageFolder, HeadersClaimingMoreThanTheFileAreRefused) {
-  fs::path dir = fresh_dir("folder_bmp_claims");
+  fs::path dir = data_dir("folder_bmp_claims");
   auto bmp = [](int32_t width, int32_t height, size_t pixel_bytes) {
     std::string bytes = "BM";
     auto put = [&](uint32_t value, int size) {
@@ -253,7 +233,7 @@ TEST(DataImageFolder, HeadersClaimingMoreThanTheFileAreRefused) {
   EXPECT_EQ(read_image_folder(dir)->size(), 1);  // skipped by default, like any bad file
   // A PNG chunk whose declared length runs past the end of the file (stb_image would allocate it:
   // a 98-byte file asked for 2 GiB).
-  fs::path png_dir = fresh_dir("folder_png_claims");
+  fs::path png_dir = data_dir("folder_png_claims");
   write_png(png_dir / "good.png", 4, 4, 1, 1);
   std::string png = read_file(png_dir / "good.png");
   const size_t idat = png.find("IDAT");
@@ -278,7 +258,7 @@ std::string cifar_records(int count, int label_bytes, int first_label) {
 }
 
 TEST(DataCifar, ReadsCifar10BatchesAsHwc) {
-  fs::path dir = fresh_dir("cifar10");
+  fs::path dir = data_dir("cifar10");
   for (int i = 1; i <= 5; ++i) write_bytes(dir / ("data_batch_" + std::to_string(i) + ".bin"), cifar_records(2, 1, i));
   write_bytes(dir / "test_batch.bin", cifar_records(3, 1, 0));
   write_bytes(dir / "batches.meta.txt",
@@ -300,7 +280,7 @@ TEST(DataCifar, ReadsCifar10BatchesAsHwc) {
 }
 
 TEST(DataCifar, ReadsCifar100FineLabels) {
-  fs::path dir = fresh_dir("cifar100");
+  fs::path dir = data_dir("cifar100");
   write_bytes(dir / "train.bin", cifar_records(4, 2, 95));
   auto train = read_cifar(dir, "train");
   EXPECT_EQ(train->num_classes(), 100);
@@ -313,7 +293,7 @@ TEST(DataCifar, ReadsCifar100FineLabels) {
 // ---- --data resolution ----
 
 TEST(DataLoadDataset, ResolvesIdxCifarAndImageFolders) {
-  fs::path idx = fresh_dir("load_idx");
+  fs::path idx = data_dir("load_idx");
   write_gzip(idx / "train-images-idx3-ubyte.gz", idx_bytes({2, 3, 3}, counting_bytes(18)));
   write_gzip(idx / "train-labels-idx1-ubyte.gz", idx_bytes({2}, std::string("\x01\x00", 2)));
   write_bytes(idx / "t10k-images-idx3-ubyte", idx_bytes({1, 3, 3}, counting_bytes(9)));
@@ -321,11 +301,11 @@ TEST(DataLoadDataset, ResolvesIdxCifarAndImageFolders) {
   EXPECT_EQ(load_dataset(idx.string(), "train")->size(), 2);
   EXPECT_EQ(load_dataset(idx.string(), "test")->size(), 1);
 
-  fs::path cifar = fresh_dir("load_cifar");
+  fs::path cifar = data_dir("load_cifar");
   write_bytes(cifar / "test_batch.bin", cifar_records(2, 1, 0));
   EXPECT_EQ(load_dataset(cifar.string(), "test")->sample_shape(), (std::vector<int64_t>{32, 32, 3}));
 
-  fs::path split = fresh_dir("load_split_folder");
+  fs::path split = data_dir("load_split_folder");
   write_png(split / "train" / "a" / "1.png", 5, 5, 1, 1);
   write_png(split / "train" / "b" / "1.png", 5, 5, 1, 2);
   write_png(split / "test" / "a" / "1.png", 5, 5, 1, 3);
@@ -334,7 +314,7 @@ TEST(DataLoadDataset, ResolvesIdxCifarAndImageFolders) {
   EXPECT_EQ(train->class_names(), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(load_dataset(split.string(), "test")->size(), 1);
 
-  fs::path flat = fresh_dir("load_flat_folder");
+  fs::path flat = data_dir("load_flat_folder");
   write_png(flat / "cats" / "1.png", 5, 5, 1, 1);
   EXPECT_EQ(load_dataset(flat.string(), "train")->size(), 1);
   std::string message = error_message([&] { load_dataset(flat.string(), "test"); });

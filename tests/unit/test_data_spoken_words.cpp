@@ -21,9 +21,7 @@ namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("spoken_" + name); }
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+fs::path spoken_dir(const std::string& name) { return testing_files::fresh_dir("spoken_" + name); }
 
 bool espeak_available() {
   const char* path = std::getenv("PATH");
@@ -101,7 +99,7 @@ TEST(SpokenWords, OptionsAreValidated) {
 }
 
 TEST(SpokenWords, MissingEspeakIsAnIoErrorNamingThePackage) {
-  fs::path dir = fresh_dir("no_espeak");
+  fs::path dir = spoken_dir("no_espeak");
   fs::create_directories(dir / "empty_bin");
   const char* old_path = std::getenv("PATH");
   const std::string saved = old_path != nullptr ? old_path : "";
@@ -132,7 +130,7 @@ TEST(SpokenWords, FolderIsInTheDataCache) {
 
 TEST(SpokenWords, TinyCorpusIsReproducibleWithDisjointVoicesAndRightLabels) {
   SKIP_WITHOUT_ESPEAK();
-  fs::path dir = fresh_dir("tiny");
+  fs::path dir = spoken_dir("tiny");
   const SpokenWordsOptions options = tiny_options();
   int64_t last_done = 0, last_total = 0, calls = 0;
   make_spoken_words((dir / "a").string(), options, [&](int64_t done, int64_t total) {
@@ -226,7 +224,7 @@ TEST(SpokenWords, TinyCorpusIsReproducibleWithDisjointVoicesAndRightLabels) {
 
 TEST(SpokenWords, SeedChangesTheCorpus) {
   SKIP_WITHOUT_ESPEAK();
-  fs::path dir = fresh_dir("seeds");
+  fs::path dir = spoken_dir("seeds");
   SpokenWordsOptions options = tiny_options();
   options.vocabulary_limit = 1;
   make_spoken_words((dir / "a").string(), options);

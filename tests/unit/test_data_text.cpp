@@ -23,20 +23,10 @@ using Strings = std::vector<std::string>;
 
 const fs::path kFixtures = fs::path(__FILE__).parent_path().parent_path() / "data" / "text";
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("text_" + name); }
+fs::path text_dir(const std::string& name) { return testing_files::fresh_dir("text_" + name); }
 using testing_files::write_bytes;
 
-template <class Error = InputError, class Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "<no error of the expected type>";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+using testing_files::error_message;
 
 std::vector<Strings> sentences_of(const TextCorpus& corpus) {
   std::vector<Strings> out;
@@ -393,7 +383,7 @@ TEST(TextReaders, JsonLinesWithIntegerLabelsAndOtherFieldNames) {
 }
 
 TEST(TextReaders, JsonLinesSentencePairs) {
-  fs::path dir = fresh_dir("pairs");
+  fs::path dir = text_dir("pairs");
   write_bytes(dir / "pairs.jsonl",
               "{\"text\": \"A man sleeps. He snores.\", \"text_pair\": \"Someone rests.\", \"label\": \"yes\"}\n"
               "{\"text\": \"It rains.\", \"text_pair\": \"The sun shines.\", \"label\": \"no\"}\n");
@@ -421,20 +411,20 @@ TEST(TextReaders, SplitsShareClassNames) {
   EXPECT_EQ(labels_of(test), (std::vector<int64_t>{0, 2}));
   EXPECT_EQ(test.documents[0].sentences, (Strings{"Test one."}));
 
-  fs::path dir = fresh_dir("split_folders");
+  fs::path dir = text_dir("split_folders");
   write_bytes(dir / "train" / "x" / "1.txt", "One.");
   write_bytes(dir / "test" / "y" / "2.txt", "Two.");
   EXPECT_EQ(load_text_corpus(dir.string(), "train").class_names, (Strings{"x", "y"}));
   EXPECT_EQ(labels_of(load_text_corpus(dir.string(), "test")), (std::vector<int64_t>{1}));
   // A document called test.txt among others does not make a split.
-  fs::path docs = fresh_dir("not_a_split");
+  fs::path docs = text_dir("not_a_split");
   write_bytes(docs / "notes.txt", "Notes.");
   write_bytes(docs / "test.txt", "A test.");
   EXPECT_EQ(load_text_corpus(docs.string(), "train").documents.size(), 2u);
 }
 
 TEST(TextReaders, InvalidUtf8IsRepairedAndCountedOrAnError) {
-  fs::path dir = fresh_dir("invalid_utf8");
+  fs::path dir = text_dir("invalid_utf8");
   write_bytes(dir / "latin1.txt", "Caf\xE9 au lait. Fin.\n\nClean block.\n");
   TextCorpus corpus = load_text_corpus((dir / "latin1.txt").string(), "train");
   EXPECT_EQ(corpus.repaired_utf8, 1);
@@ -460,7 +450,7 @@ TEST(TextReaders, InvalidUtf8IsRepairedAndCountedOrAnError) {
 }
 
 TEST(TextReaders, BinaryEmptyAndMissingInputsAreErrors) {
-  fs::path dir = fresh_dir("bad_inputs");
+  fs::path dir = text_dir("bad_inputs");
   write_bytes(dir / "docs" / "a.txt", "Fine text.");
   write_bytes(dir / "docs" / "b.bin", std::string("PK\x03\x04\x00\x00 zip", 10));
   // In a folder a binary file is skipped by default (one counted warning), or is an error.
@@ -488,7 +478,7 @@ TEST(TextReaders, BinaryEmptyAndMissingInputsAreErrors) {
 }
 
 TEST(TextReaders, BadJsonLinesNameTheLine) {
-  fs::path dir = fresh_dir("bad_jsonl");
+  fs::path dir = text_dir("bad_jsonl");
   auto load = [&](const std::string& content) {
     write_bytes(dir / "x.jsonl", content);
     return error_message([&] { load_text_corpus((dir / "x.jsonl").string(), "train"); });
@@ -540,7 +530,7 @@ TEST(TextNamed, CacheFollowsTheEnvironmentAndAMissingCacheSaysRunSetup) {
     ScopedEnv home_dir("HOME", "/home/u");
     EXPECT_EQ(text_data_cache(), fs::path("/home/u/.cache/pretext"));
   }
-  fs::path empty = fresh_dir("empty_cache");
+  fs::path empty = text_dir("empty_cache");
   ScopedEnv data("PRETEXT_DATA", empty.string());
   EXPECT_EQ(text_data_cache(), empty);
   auto names = named_text_datasets();

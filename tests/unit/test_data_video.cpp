@@ -13,33 +13,14 @@
 #include "pretext/data/video.h"
 #include "test_files.h"
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
+#include "stb_write.h"
 
 namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("video_" + name); }
+fs::path video_dir(const std::string& name) { return testing_files::fresh_dir("video_" + name); }
 using testing_files::write_bytes;
-
-template <class Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "<no InputError>";
-}
-
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 // Random pixels: a lossless round trip must give back every one of them.
 torch::Tensor random_frames(int64_t count, int64_t height, int64_t width, int64_t channels, uint64_t seed) {
@@ -91,7 +72,7 @@ void write_frame_folder(const fs::path& folder, const torch::Tensor& frames) {
 }
 
 TEST(DataVideoFile, GrayAndRgbRoundTripsAreIdentical) {
-  fs::path dir = fresh_dir("round_trip");
+  fs::path dir = video_dir("round_trip");
   for (int64_t channels : {1, 3}) {
     torch::Tensor frames = random_frames(6, 20, 28, channels, 7 + channels);
     fs::path file = dir / ("clip" + std::to_string(channels) + ".mkv");
@@ -110,7 +91,7 @@ TEST(DataVideoFile, GrayAndRgbRoundTripsAreIdentical) {
 }
 
 TEST(DataVideoFile, StrideTakesEveryNthFrameAndShortVideosRepeatTheirLastFrame) {
-  fs::path file = fresh_dir("stride") / "numbered.mkv";
+  fs::path file = video_dir("stride") / "numbered.mkv";
   write_video_file(file.string(), numbered_frames(10, 8, 8, 1));
   EXPECT_EQ(frame_numbers(read_video_file(file.string(), clip_options(4, 2))), (std::vector<int64_t>{0, 2, 4, 6}));
   EXPECT_EQ(frame_numbers(read_video_file(file.string(), clip_options(3, 3))), (std::vector<int64_t>{0, 3, 6}));
@@ -123,7 +104,7 @@ TEST(DataVideoFile, StrideTakesEveryNthFrameAndShortVideosRepeatTheirLastFrame) 
 }
 
 TEST(DataVideoFile, ResizesToSizeAndConvertsChannels) {
-  fs::path dir = fresh_dir("resize");
+  fs::path dir = video_dir("resize");
   fs::path gray = dir / "gray.mkv";
   write_video_file(gray.string(), numbered_frames(4, 24, 40, 1));
   torch::Tensor small = read_video_file(gray.string(), clip_options(4, 1, 12));
@@ -150,7 +131,7 @@ TEST(DataVideoFile, ResizesToSizeAndConvertsChannels) {
 }
 
 TEST(DataVideoFile, FrameFoldersReadLikeVideos) {
-  fs::path folder = fresh_dir("frames") / "clip";
+  fs::path folder = video_dir("frames") / "clip";
   write_frame_folder(folder, numbered_frames(5, 10, 10, 1));
   torch::Tensor clip = read_frame_folder(folder.string(), clip_options(4, 2));
   ASSERT_EQ(clip.sizes(), (std::vector<int64_t>{4, 10, 10, 1}));
@@ -159,29 +140,29 @@ TEST(DataVideoFile, FrameFoldersReadLikeVideos) {
   EXPECT_EQ(resized.sizes(), (std::vector<int64_t>{2, 5, 5, 3}));
   EXPECT_EQ(frame_numbers(resized), (std::vector<int64_t>{0, 1}));
 
-  fs::path empty = fresh_dir("frames_empty");
-  EXPECT_CONTAINS(input_error([&] { read_frame_folder(empty.string(), clip_options(2)); }), empty.string());
-  EXPECT_CONTAINS(input_error([&] { read_frame_folder((empty / "none").string(), clip_options(2)); }),
+  fs::path empty = video_dir("frames_empty");
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_frame_folder(empty.string(), clip_options(2)); }), empty.string());
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_frame_folder((empty / "none").string(), clip_options(2)); }),
                   "no such folder");
 }
 
 TEST(DataVideoFile, MissingCorruptAndTruncatedFilesNameTheFile) {
-  fs::path dir = fresh_dir("damaged");
+  fs::path dir = video_dir("damaged");
   std::string missing = (dir / "missing.mkv").string();
-  std::string message = input_error([&] { read_video_file(missing, clip_options(2)); });
+  std::string message = testing_files::error_message([&] { read_video_file(missing, clip_options(2)); });
   EXPECT_CONTAINS(message, missing);
   EXPECT_CONTAINS(message, "no such file");
 
   fs::path empty = dir / "empty.mkv";
   write_bytes(empty, "");
-  EXPECT_CONTAINS(input_error([&] { read_video_file(empty.string(), clip_options(2)); }), empty.string());
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_video_file(empty.string(), clip_options(2)); }), empty.string());
 
   fs::path noise = dir / "noise.mkv";
   std::string bytes(4096, '\0');
   torch::Tensor random = random_frames(1, 1, 4096, 1, 11).reshape({-1});
   std::memcpy(bytes.data(), random.data_ptr<uint8_t>(), bytes.size());
   write_bytes(noise, bytes);
-  EXPECT_CONTAINS(input_error([&] { read_video_file(noise.string(), clip_options(2)); }), noise.string());
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_video_file(noise.string(), clip_options(2)); }), noise.string());
 
   // A Matroska file cut in half: the clip needs frames past the cut.
   fs::path whole = dir / "whole.mkv";
@@ -189,7 +170,7 @@ TEST(DataVideoFile, MissingCorruptAndTruncatedFilesNameTheFile) {
   std::string content = read_file(whole);
   fs::path half = dir / "half.mkv";
   write_bytes(half, content.substr(0, content.size() / 2));
-  message = input_error([&] { read_video_file(half.string(), clip_options(8)); });
+  message = testing_files::error_message([&] { read_video_file(half.string(), clip_options(8)); });
   EXPECT_CONTAINS(message, half.string());
   EXPECT_CONTAINS(message, "truncated");
 
@@ -198,7 +179,7 @@ TEST(DataVideoFile, MissingCorruptAndTruncatedFilesNameTheFile) {
   std::string damaged = content;
   for (size_t i = damaged.size() / 2; i < damaged.size() / 2 + 64; ++i) damaged[i] = static_cast<char>(~damaged[i]);
   write_bytes(flipped, damaged);
-  message = input_error([&] { read_video_file(flipped.string(), clip_options(8)); });
+  message = testing_files::error_message([&] { read_video_file(flipped.string(), clip_options(8)); });
   EXPECT_CONTAINS(message, flipped.string());
   EXPECT_CONTAINS(message, "decoding failed at frame");
   // The first frames, before the damage, still read.
@@ -208,14 +189,14 @@ TEST(DataVideoFile, MissingCorruptAndTruncatedFilesNameTheFile) {
   // Cut inside the header: nothing to decode.
   fs::path stub = dir / "stub.mkv";
   write_bytes(stub, content.substr(0, 200));
-  EXPECT_CONTAINS(input_error([&] { read_video_file(stub.string(), clip_options(1)); }), stub.string());
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_video_file(stub.string(), clip_options(1)); }), stub.string());
 
   // A folder is not a video file.
-  EXPECT_CONTAINS(input_error([&] { read_video_file(dir.string(), clip_options(2)); }), "folder");
+  EXPECT_CONTAINS(testing_files::error_message([&] { read_video_file(dir.string(), clip_options(2)); }), "folder");
 }
 
 TEST(DataVideoFile, EveryCutOfAFileIsAnErrorOrTheWholeClip) {
-  fs::path dir = fresh_dir("cuts");
+  fs::path dir = video_dir("cuts");
   torch::Tensor frames = random_frames(6, 16, 16, 3, 21);
   fs::path whole = dir / "whole.mkv";
   write_video_file(whole.string(), frames);
@@ -237,7 +218,7 @@ TEST(DataVideoFile, EveryCutOfAFileIsAnErrorOrTheWholeClip) {
 }
 
 TEST(DataVideoFile, WriteRefusesBadFramesAndOptionsAreChecked) {
-  fs::path dir = fresh_dir("write_errors");
+  fs::path dir = video_dir("write_errors");
   EXPECT_THROW(write_video_file((dir / "a.mkv").string(), torch::zeros({2, 4, 4, 2}, torch::kUInt8)), IoError);
   EXPECT_THROW(write_video_file((dir / "b.mkv").string(), torch::zeros({2, 4, 4, 1}, torch::kFloat32)), IoError);
   EXPECT_THROW(write_video_file((dir / "c.mkv").string(), torch::zeros({0, 4, 4, 1}, torch::kUInt8)), IoError);
@@ -257,7 +238,7 @@ TEST(DataVideoFile, WriteRefusesBadFramesAndOptionsAreChecked) {
 
 // root/train/{jump,run}/…, root/test/{jump,run}/…: video files and one folder of frames.
 fs::path write_video_folder(const std::string& name) {
-  fs::path root = fresh_dir(name);
+  fs::path root = video_dir(name);
   write_video_file((root / "train" / "jump" / "a.mkv").string(), numbered_frames(6, 16, 16, 1));
   write_video_file((root / "train" / "jump" / "b.mkv").string(), numbered_frames(3, 16, 16, 1));  // short
   write_frame_folder(root / "train" / "run" / "c", numbered_frames(6, 16, 16, 1));
@@ -294,18 +275,18 @@ TEST(DataVideoFolder, ClassFoldersAndSplits) {
 }
 
 TEST(DataVideoFolder, FlatFoldersAreUnlabeledAndErrorsNameTheCulprit) {
-  fs::path flat = fresh_dir("flat");
+  fs::path flat = video_dir("flat");
   write_video_file((flat / "one.mkv").string(), numbered_frames(4, 8, 8, 1));
   write_frame_folder(flat / "two", numbered_frames(4, 8, 8, 1));
   auto unlabeled = load_video_folder(flat.string(), "train", clip_options(2));
   EXPECT_EQ(unlabeled->size(), 2);
   EXPECT_EQ(unlabeled->num_classes(), 0);
   EXPECT_TRUE(torch::equal(unlabeled->labels(), torch::full({2}, -1, torch::kInt64)));
-  EXPECT_CONTAINS(input_error([&] { load_video_folder(flat.string(), "test"); }), "no test split");
+  EXPECT_CONTAINS(testing_files::error_message([&] { load_video_folder(flat.string(), "test"); }), "no test split");
 
   // Sizes must agree unless a size is given; the message names the odd one out.
   write_video_file((flat / "three.mkv").string(), numbered_frames(4, 12, 12, 1));
-  std::string message = input_error([&] { load_video_folder(flat.string(), "train", clip_options(2)); });
+  std::string message = testing_files::error_message([&] { load_video_folder(flat.string(), "train", clip_options(2)); });
   EXPECT_CONTAINS(message, "three.mkv");
   EXPECT_EQ(load_video_folder(flat.string(), "train", clip_options(2, 1, 8))->size(), 3);
 
@@ -322,15 +303,15 @@ TEST(DataVideoFolder, FlatFoldersAreUnlabeledAndErrorsNameTheCulprit) {
   EXPECT_CONTAINS(warning, "0-broken.mkv");
   VideoReadOptions strict = clip_options(2, 1, 8);
   strict.on_bad_file = "fail";
-  message = input_error([&] { load_video_folder(flat.string(), "train", strict); });
+  message = testing_files::error_message([&] { load_video_folder(flat.string(), "train", strict); });
   EXPECT_CONTAINS(message, "0-broken.mkv");
   strict.on_bad_file = "maybe";
   EXPECT_THROW(strict.validate(), ConfigError);
 
-  fs::path empty = fresh_dir("no_videos");
+  fs::path empty = video_dir("no_videos");
   write_bytes(empty / "notes.txt", "hello");
-  EXPECT_CONTAINS(input_error([&] { load_video_folder(empty.string(), "train"); }), "no videos found");
-  EXPECT_CONTAINS(input_error([&] { load_video_folder((empty / "none").string(), "train"); }), "no such folder");
+  EXPECT_CONTAINS(testing_files::error_message([&] { load_video_folder(empty.string(), "train"); }), "no videos found");
+  EXPECT_CONTAINS(testing_files::error_message([&] { load_video_folder((empty / "none").string(), "train"); }), "no such folder");
 }
 
 TEST(DataVideoFolder, IsVideoPathLooksAtFilesAndFolders) {
@@ -340,7 +321,7 @@ TEST(DataVideoFolder, IsVideoPathLooksAtFilesAndFolders) {
   EXPECT_TRUE(is_video_path((root / "train").string()));
   EXPECT_FALSE(is_video_path((root / "missing").string()));
 
-  fs::path images = fresh_dir("is_video_images");
+  fs::path images = video_dir("is_video_images");
   write_frame_png(images / "cat" / "1.png", torch::zeros({4, 4, 1}, torch::kUInt8));
   write_frame_png(images / "dog" / "2.png", torch::zeros({4, 4, 1}, torch::kUInt8));
   EXPECT_FALSE(is_video_path(images.string()));

@@ -4,6 +4,7 @@
 
 #include "pretext/tasks/rotation.h"
 #include "pretext/tasks/simclr.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -71,12 +72,7 @@ TaskContext tiny_context() {
   return context;
 }
 
-Batch tiny_batch(int64_t size) {
-  Batch batch;
-  batch.input = torch::randint(0, 256, {size, 16, 16, 1}, torch::kLong).to(torch::kUInt8);
-  batch.label = torch::full({size}, -1, torch::kLong);
-  return batch;
-}
+using testing_files::tiny_batch;
 
 TEST(TasksSimCLR, StepGivesAFiniteLossWithGradientsForEncoderAndProjector) {
   torch::manual_seed(0);

@@ -6,6 +6,7 @@
 #include "pretext/core/runtime.h"
 #include "pretext/models/vit.h"
 #include "pretext/tasks/mae.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -119,12 +120,7 @@ TaskContext vit_context() {
   return context;
 }
 
-Batch tiny_batch(int64_t size, int64_t side = 16) {
-  Batch batch;
-  batch.input = torch::randint(0, 256, {size, side, side, 1}, torch::kLong).to(torch::kUInt8);
-  batch.label = torch::full({size}, -1, torch::kLong);
-  return batch;
-}
+using testing_files::tiny_batch;
 
 TEST(TasksMAE, StepGivesAFiniteLossWithGradientsForEncoderAndDecoder) {
   torch::manual_seed(0);

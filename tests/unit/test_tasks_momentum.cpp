@@ -12,6 +12,7 @@
 #include "pretext/tasks/moco.h"
 #include "pretext/tasks/momentum.h"
 #include "pretext/tasks/simsiam.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -29,12 +30,7 @@ TaskContext tiny_context(nlohmann::json options = nlohmann::json::object()) {
   return context;
 }
 
-Batch tiny_batch(int64_t size) {
-  Batch batch;
-  batch.input = torch::randint(0, 256, {size, 16, 16, 1}, torch::kLong).to(torch::kUInt8);
-  batch.label = torch::full({size}, -1, torch::kLong);
-  return batch;
-}
+using testing_files::tiny_batch;
 
 double cosine(const torch::Tensor& a, const torch::Tensor& b) {
   return torch::dot(a, b).item<double>() / (a.norm().item<double>() * b.norm().item<double>());

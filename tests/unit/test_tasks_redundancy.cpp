@@ -8,6 +8,7 @@
 #include "pretext/tasks/dino.h"
 #include "pretext/tasks/momentum.h"
 #include "pretext/tasks/vicreg.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -269,7 +270,7 @@ TEST(TasksDINO, TeacherTemperatureWarmsUpLinearlyThenHolds) {
   EXPECT_DOUBLE_EQ(options.teacher_temperature_at(0.0), 0.07);
 }
 
-TaskContext tiny_context(nlohmann::json options = nlohmann::json::object()) {
+TaskContext narrow_context(nlohmann::json options = nlohmann::json::object()) {
   TaskContext context;
   context.encoder.name = "convnet";
   context.encoder.width = 4;
@@ -282,12 +283,7 @@ TaskContext tiny_context(nlohmann::json options = nlohmann::json::object()) {
   return context;
 }
 
-Batch tiny_batch(int64_t size) {
-  Batch batch;
-  batch.input = torch::randint(0, 256, {size, 16, 16, 1}, torch::kLong).to(torch::kUInt8);
-  batch.label = torch::full({size}, -1, torch::kLong);
-  return batch;
-}
+using testing_files::tiny_batch;
 
 nlohmann::json small_dino() {
   return {{"head_hidden_dim", 32}, {"head_bottleneck_dim", 8}, {"prototypes", 16}, {"multicrop", {{"local_crops", 2}}}};
@@ -308,7 +304,7 @@ TEST(TasksRedundancyFamily, StepsGiveFiniteLossesGradientsAndBothEmbeddings) {
   for (const auto& [name, options] : std::vector<std::pair<std::string, nlohmann::json>>{
            {"barlow-twins", small_projector}, {"vicreg", small_projector}, {"dino", small_dino()}}) {
     torch::manual_seed(0);
-    auto task = make_task(name, tiny_context(options));
+    auto task = make_task(name, narrow_context(options));
     auto output = task->step(tiny_batch(6));
     EXPECT_TRUE(std::isfinite(output.loss.item<double>())) << name;
     output.loss.backward();
@@ -325,14 +321,14 @@ TEST(TasksRedundancyFamily, StepsGiveFiniteLossesGradientsAndBothEmbeddings) {
 }
 
 TEST(TasksRedundancyFamily, OptionsAreCheckedByNameAndKeepTheirDefaults) {
-  EXPECT_THROW(make_task("barlow-twins", tiny_context({{"redundancy_wieght", 0.1}})), ConfigError);
-  EXPECT_THROW(make_task("barlow-twins", tiny_context({{"loss_scale", 0.0}})), ConfigError);
-  EXPECT_THROW(make_task("vicreg", tiny_context({{"variance_weight", -1.0}})), ConfigError);
-  EXPECT_THROW(make_task("vicreg", tiny_context({{"augment1", {{"blur", 1.0}}}})), ConfigError);
-  EXPECT_THROW(make_task("dino", tiny_context({{"student_temperature", 0.0}})), ConfigError);
-  EXPECT_THROW(make_task("dino", tiny_context({{"multicrop", {{"local_crops", -2}}}})), ConfigError);
+  EXPECT_THROW(make_task("barlow-twins", narrow_context({{"redundancy_wieght", 0.1}})), ConfigError);
+  EXPECT_THROW(make_task("barlow-twins", narrow_context({{"loss_scale", 0.0}})), ConfigError);
+  EXPECT_THROW(make_task("vicreg", narrow_context({{"variance_weight", -1.0}})), ConfigError);
+  EXPECT_THROW(make_task("vicreg", narrow_context({{"augment1", {{"blur", 1.0}}}})), ConfigError);
+  EXPECT_THROW(make_task("dino", narrow_context({{"student_temperature", 0.0}})), ConfigError);
+  EXPECT_THROW(make_task("dino", narrow_context({{"multicrop", {{"local_crops", -2}}}})), ConfigError);
 
-  auto barlow = make_task("barlow-twins", tiny_context({{"augment2", {{"solarize_probability", 0.5}}}}))->options_json();
+  auto barlow = make_task("barlow-twins", narrow_context({{"augment2", {{"solarize_probability", 0.5}}}}))->options_json();
   EXPECT_EQ(barlow["redundancy_weight"], 0.0051);
   EXPECT_EQ(barlow["projector_out_dim"], 2048);
   EXPECT_EQ(barlow["augment2"]["solarize_probability"], 0.5);
@@ -352,7 +348,7 @@ TEST(TasksDINO, TeacherFollowsTheStudentAsAnEmaAndTheCentreMoves) {
   torch::manual_seed(0);
   auto options = small_dino();
   options["freeze_last_layer_epochs"] = 0;
-  auto made = make_task("dino", tiny_context(options));
+  auto made = make_task("dino", narrow_context(options));
   auto* task = dynamic_cast<DINOTask*>(made.get());
   ASSERT_NE(task, nullptr);
   // The teacher starts as a frozen copy of the student.
@@ -394,7 +390,7 @@ TEST(TasksDINO, TeacherFollowsTheStudentAsAnEmaAndTheCentreMoves) {
 
 TEST(TasksDINO, PrototypesAreFrozenOnlyDuringTheFirstEpoch) {
   torch::manual_seed(0);
-  auto made = make_task("dino", tiny_context(small_dino()));
+  auto made = make_task("dino", narrow_context(small_dino()));
   auto* task = dynamic_cast<DINOTask*>(made.get());
   auto prototypes = task->head()->named_parameters()["prototype_directions"];
   made->step(tiny_batch(4)).loss.backward();

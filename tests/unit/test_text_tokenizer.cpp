@@ -23,7 +23,7 @@ using testing_text::sentences;
 using testing_text::small_options;
 using testing_text::small_tokenizer;
 
-fs::path fresh_dir(const std::string& name) { return testing_files::fresh_dir("text_" + name); }
+fs::path tokenizer_dir(const std::string& name) { return testing_files::fresh_dir("tokenizer_" + name); }
 using testing_files::write_bytes;
 
 // Runs `body`, expecting an exception of type E whose message contains every one of `parts`.
@@ -130,7 +130,7 @@ TEST(TextTokenizer, BytesRoundTrip) {
 }
 
 TEST(TextTokenizer, SaveAndLoadRoundTrip) {
-  fs::path dir = fresh_dir("save");
+  fs::path dir = tokenizer_dir("save");
   fs::path path = dir / "nested" / "tokenizer.model";
   const Tokenizer& tokenizer = small_tokenizer();
   tokenizer.save(path.string());
@@ -145,7 +145,7 @@ TEST(TextTokenizer, SaveAndLoadRoundTrip) {
 }
 
 TEST(TextTokenizer, CorruptOrForeignModelsAreInputErrors) {
-  fs::path dir = fresh_dir("corrupt");
+  fs::path dir = tokenizer_dir("corrupt");
   const std::string good = small_tokenizer().bytes();
 
   write_bytes(dir / "text.model", "this is not a sentencepiece model\n");

@@ -15,7 +15,7 @@ namespace pretext {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
+fs::path unmade_dir(const std::string& name) {
   fs::path dir = fs::path(PRETEXT_TEST_TMP) / name;
   fs::remove_all(dir);
   return dir;
@@ -78,7 +78,7 @@ std::shared_ptr<ImageDataset> tiny_images(int64_t count) {
                                         "tiny");
 }
 
-TaskContext tiny_context(const std::string& encoder = "convnet") {
+TaskContext train_context(const std::string& encoder = "convnet") {
   TaskContext context;
   context.encoder.name = encoder;
   context.encoder.width = 8;
@@ -108,11 +108,11 @@ Runtime cpu_runtime() {
 }
 
 TEST(TrainTrainer, RunsEpochsWritesMetricsAndACheckpointThatResumes) {
-  fs::path out = fresh_dir("trainer_run");
+  fs::path out = unmade_dir("trainer_run");
   LoaderOptions loader_options;
   loader_options.batch_size = 8;
   Loader loader(std::make_shared<UnlabeledView>(tiny_images(32)), loader_options);
-  auto task = make_task("simclr", tiny_context());
+  auto task = make_task("simclr", train_context());
   Trainer trainer(task, loader, tiny_trainer(out), cpu_runtime(), {{"task", "simclr"}});
   TrainResult result = trainer.fit();
   EXPECT_EQ(result.steps, 8);
@@ -128,7 +128,7 @@ TEST(TrainTrainer, RunsEpochsWritesMetricsAndACheckpointThatResumes) {
   EXPECT_TRUE(state.finished);
 
   // Resume with a longer plan: continues from step 8 and the weights it saved.
-  auto resumed_task = make_task("simclr", tiny_context());
+  auto resumed_task = make_task("simclr", train_context());
   TrainerOptions longer = tiny_trainer(out);
   longer.resume = true;
   longer.epochs = 3;
@@ -138,16 +138,16 @@ TEST(TrainTrainer, RunsEpochsWritesMetricsAndACheckpointThatResumes) {
   EXPECT_EQ(read_checkpoint_state(out / "last.pt").step, 12);
 
   // Asking for no more than is done: nothing to train.
-  auto done_task = make_task("simclr", tiny_context());
+  auto done_task = make_task("simclr", train_context());
   Trainer done(done_task, loader, longer, cpu_runtime(), {{"task", "simclr"}});
   EXPECT_EQ(done.fit().steps, 12);
 }
 
 TEST(TrainCheckpoint, RoundTripsWeightsAndRejectsOtherEncoders) {
-  fs::path out = fresh_dir("checkpoint");
-  auto task = make_task("rotation", tiny_context());
+  fs::path out = unmade_dir("checkpoint");
+  auto task = make_task("rotation", train_context());
   CheckpointState state;
-  state.config = {{"task", "rotation"}, {"encoder", tiny_context().encoder.to_json()}};
+  state.config = {{"task", "rotation"}, {"encoder", train_context().encoder.to_json()}};
   state.step = 12;
   save_checkpoint(out / "a.pt", *task, nullptr, state);
 
@@ -156,7 +156,7 @@ TEST(TrainCheckpoint, RoundTripsWeightsAndRejectsOtherEncoders) {
   for (const auto& item : encoder->named_parameters()) {
     EXPECT_TRUE(torch::equal(item.value(), original[item.key()])) << item.key();
   }
-  auto other = make_task("rotation", tiny_context("resnet18"));
+  auto other = make_task("rotation", train_context("resnet18"));
   EXPECT_THROW(load_checkpoint(out / "a.pt", *other, nullptr), InputError);
   EXPECT_EQ(read_checkpoint_state(out / "a.pt").step, 12);
 
@@ -168,10 +168,10 @@ TEST(TrainCheckpoint, RoundTripsWeightsAndRejectsOtherEncoders) {
 // A checkpoint cut short or with one byte changed anywhere is refused with a message naming the
 // file and what is wrong; one written before the integrity header (a bare archive) still loads.
 TEST(TrainCheckpoint, TruncatedOrAlteredFilesAreRefused) {
-  fs::path out = fresh_dir("checkpoint_integrity");
-  auto task = make_task("rotation", tiny_context());
+  fs::path out = unmade_dir("checkpoint_integrity");
+  auto task = make_task("rotation", train_context());
   CheckpointState state;
-  state.config = {{"task", "rotation"}, {"encoder", tiny_context().encoder.to_json()}};
+  state.config = {{"task", "rotation"}, {"encoder", train_context().encoder.to_json()}};
   state.step = 7;
   save_checkpoint(out / "good.pt", *task, nullptr, state);
   const std::string bytes = read_file(out / "good.pt");
@@ -234,11 +234,11 @@ class DivergingTask : public PretextTask {
 };
 
 TEST(TrainTrainer, ANanLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
-  fs::path out = fresh_dir("trainer_nan");
+  fs::path out = unmade_dir("trainer_nan");
   LoaderOptions loader_options;
   loader_options.batch_size = 8;
   Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);  // 2 steps per epoch
-  auto task = std::make_shared<DivergingTask>(tiny_context());
+  auto task = std::make_shared<DivergingTask>(train_context());
   Trainer trainer(task, loader, tiny_trainer(out), cpu_runtime(), {{"task", "diverging"}});
   try {
     trainer.fit();
@@ -258,11 +258,11 @@ TEST(TrainTrainer, ANanLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
 // and a checkpoint carries the count. A NaN at every step stops the run after 5 in a row.
 TEST(TrainTrainer, SkipPolicyDropsNonFiniteStepsAndCountsThem) {
   for (bool in_gradient : {false, true}) {
-    fs::path out = fresh_dir(in_gradient ? "trainer_skip_grad" : "trainer_skip_loss");
+    fs::path out = unmade_dir(in_gradient ? "trainer_skip_grad" : "trainer_skip_loss");
     LoaderOptions loader_options;
     loader_options.batch_size = 8;
     Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);
-    auto task = std::make_shared<DivergingTask>(tiny_context(), [](int call) { return call == 3 || call == 5; },
+    auto task = std::make_shared<DivergingTask>(train_context(), [](int call) { return call == 3 || call == 5; },
                                                 in_gradient);
     TrainerOptions options = tiny_trainer(out);
     options.on_nonfinite = "skip";
@@ -282,11 +282,11 @@ TEST(TrainTrainer, SkipPolicyDropsNonFiniteStepsAndCountsThem) {
     EXPECT_EQ(last_count, 2);
   }
 
-  fs::path out = fresh_dir("trainer_skip_all");
+  fs::path out = unmade_dir("trainer_skip_all");
   LoaderOptions loader_options;
   loader_options.batch_size = 8;
   Loader loader(std::make_shared<UnlabeledView>(tiny_images(16)), loader_options);
-  auto task = std::make_shared<DivergingTask>(tiny_context());
+  auto task = std::make_shared<DivergingTask>(train_context());
   TrainerOptions options = tiny_trainer(out);
   options.on_nonfinite = "skip";
   options.epochs = 10;
@@ -316,8 +316,8 @@ namespace {
 // torch's own CPU generator (dropout, anything drawing without a pretext generator) travels in the
 // checkpoint: a draw after loading repeats the draw made after saving.
 TEST(TrainCheckpoint, CarriesTorchsCpuGenerator) {
-  fs::path out = fresh_dir("checkpoint_cpu_generator");
-  auto task = make_task("simclr", tiny_context());
+  fs::path out = unmade_dir("checkpoint_cpu_generator");
+  auto task = make_task("simclr", train_context());
   CheckpointState state;
   state.config = {{"task", "simclr"}};
   save_checkpoint(out / "rng.pt", *task, nullptr, state);

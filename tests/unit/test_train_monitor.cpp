@@ -5,7 +5,7 @@
 namespace pretext {
 namespace {
 
-Runtime cpu_runtime() {
+Runtime bare_runtime() {
   Runtime runtime;
   runtime.device = torch::kCPU;
   return runtime;
@@ -15,7 +15,7 @@ TEST(TrainMonitor, TheOnlineProbeLearnsFromLabelsAndIgnoresUnlabeledSamples) {
   torch::manual_seed(4);
   MonitorOptions options;
   options.online_probe_lr = 1e-2;
-  Monitor monitor(options, 3, {}, cpu_runtime());
+  Monitor monitor(options, 3, {}, bare_runtime());
   auto centres = torch::randn({3, 8}) * 3;
   double accuracy = 0;
   for (int step = 1; step <= 60; ++step) {
@@ -32,7 +32,7 @@ TEST(TrainMonitor, TheOnlineProbeLearnsFromLabelsAndIgnoresUnlabeledSamples) {
 }
 
 TEST(TrainMonitor, ACollapsedEmbeddingIsCountedAndReported) {
-  Monitor monitor(MonitorOptions{}, 0, {}, cpu_runtime());
+  Monitor monitor(MonitorOptions{}, 0, {}, bare_runtime());
   auto constant = torch::ones({16, 8});
   const Stats stats = monitor.observe(10, constant, constant, {}, {}, true);
   double collapsed = -1;
@@ -47,7 +47,7 @@ TEST(TrainMonitor, ACollapsedEmbeddingIsCountedAndReported) {
 
 TEST(TrainMonitor, ACollapsedHeadIsACollapseEvenWhenTheEmbeddingVaries) {
   // SimSiam without stop-gradient: the head's output turns constant, the encoder's does not.
-  Monitor monitor(MonitorOptions{}, 0, {}, cpu_runtime());
+  Monitor monitor(MonitorOptions{}, 0, {}, bare_runtime());
   torch::manual_seed(3);
   auto varied = torch::randn({16, 8});
   auto constant_head = torch::ones({16, 32}) + 1e-6 * torch::randn({16, 32});

@@ -13,5 +13,7 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& byt
 std::string read_file(const std::filesystem::path& path);
 // Creates a folder (and parents); throws IoError naming it when that fails.
 void ensure_directory(const std::filesystem::path& path);
+// A dot file or folder (its name starts with '.'): the folder readers skip these.
+bool is_hidden(const std::filesystem::path& path);
 
 }  // namespace pretext

@@ -92,6 +92,9 @@ void install_stop_handlers();
 
 // A CPU generator seeded from `seed`; every random draw in pretext goes through one.
 torch::Generator make_generator(uint64_t seed);
+// `count` draws uniform in [low, high) from `generator`, as a CPU double tensor (the per-sample
+// parameters of the augmentations).
+torch::Tensor uniform_draws(int64_t count, double low, double high, torch::Generator& generator);
 
 // The process's peak resident memory so far, in MiB (getrusage's ru_maxrss).
 double peak_memory_mib();

@@ -71,4 +71,13 @@ torch::Tensor conv_bn_relu_chain(const std::vector<ConvBnPair>& layers, torch::T
 // way, other modules run as they are.
 torch::Tensor forward_folding_batch_norm(torch::nn::SequentialImpl& sequential, torch::Tensor x);
 
+// A Sequential that can sit inside another one (a ResNet stage, a ConvNet block): AnyModule needs a
+// forward() with concrete types, which nn::Sequential's templated forward lacks.
+class StageImpl : public torch::nn::SequentialImpl {
+ public:
+  using torch::nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return torch::nn::SequentialImpl::forward(std::move(x)); }
+};
+TORCH_MODULE(Stage);
+
 }  // namespace pretext

@@ -11,6 +11,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext {
 
@@ -22,7 +23,6 @@ namespace {
 // (about −13.8) for waveforms in [−1, 1].
 constexpr double kLogFloor = 1e-6;
 
-const auto kCpuDouble = torch::TensorOptions().dtype(torch::kDouble);
 const auto kCpuLong = torch::TensorOptions().dtype(torch::kLong);
 
 // HTK mel scale (Young et al., The HTK Book, filterbank analysis): 2595 · log10(1 + f / 700).
@@ -39,9 +39,9 @@ double upper_frequency(const LogMelOptions& options) {
 torch::Tensor filterbank_in_double(const LogMelOptions& options) {
   const int64_t bins = options.n_fft / 2 + 1;
   torch::Tensor bin_hz =
-      torch::arange(bins, kCpuDouble) * (static_cast<double>(options.sample_rate) / static_cast<double>(options.n_fft));
+      torch::arange(bins, torch::kDouble) * (static_cast<double>(options.sample_rate) / static_cast<double>(options.n_fft));
   torch::Tensor edges_hz = mel_to_hz(
-      torch::linspace(hz_to_mel(options.f_min), hz_to_mel(upper_frequency(options)), options.mels + 2, kCpuDouble));
+      torch::linspace(hz_to_mel(options.f_min), hz_to_mel(upper_frequency(options)), options.mels + 2, torch::kDouble));
   torch::Tensor lower = edges_hz.slice(0, 0, options.mels).unsqueeze(1);
   torch::Tensor centre = edges_hz.slice(0, 1, options.mels + 1).unsqueeze(1);
   torch::Tensor upper = edges_hz.slice(0, 2, options.mels + 2).unsqueeze(1);
@@ -50,14 +50,9 @@ torch::Tensor filterbank_in_double(const LogMelOptions& options) {
   return torch::minimum(rising, falling).clamp_min_(0.0);
 }
 
-// Uniform draws in [low, high) on the CPU, from the caller's generator.
-torch::Tensor uniform(int64_t count, double low, double high, torch::Generator& generator) {
-  return torch::rand({count}, generator, kCpuDouble).mul_(high - low).add_(low);
-}
-
 // Integers uniform in [0, bound[i]] (bound CPU int64 ≥ 0), drawn as floor(u · (bound + 1)).
 torch::Tensor uniform_up_to(const torch::Tensor& bound, torch::Generator& generator) {
-  torch::Tensor u = torch::rand(bound.sizes(), generator, kCpuDouble);
+  torch::Tensor u = torch::rand(bound.sizes(), generator, torch::kDouble);
   torch::Tensor upper = bound.to(torch::kDouble);
   return torch::minimum(u.mul_(upper + 1.0).floor_(), upper).to(torch::kLong);
 }
@@ -78,7 +73,7 @@ void check_finite(double value, const char* name) {
   PRETEXT_CHECK(std::isfinite(value), ConfigError, "audio option '", name, "' must be finite, got ", value);
 }
 
-void check_non_negative(double value, const char* name) {
+void check_audio_non_negative(double value, const char* name) {
   check_finite(value, name);
   PRETEXT_CHECK(value >= 0.0, ConfigError, "audio option '", name, "' must be ≥ 0, got ", value);
 }
@@ -255,7 +250,7 @@ LogMel::LogMel(LogMelOptions options) : options_(options) {
   options_.validate();
   // Kept in double and cast to the input's dtype on use, so that double inputs get double weights.
   filterbank_ = filterbank_in_double(options_);
-  window_ = torch::hann_window(options_.window, /*periodic=*/true, kCpuDouble);
+  window_ = torch::hann_window(options_.window, /*periodic=*/true, torch::kDouble);
 }
 
 torch::Tensor LogMel::operator()(const torch::Tensor& waveforms) const {
@@ -332,8 +327,8 @@ std::pair<torch::Tensor, torch::Tensor> unpack_frames(const torch::Tensor& packe
 // Augmentation options
 
 void AudioAugmentOptions::validate() const {
-  check_non_negative(crop_seconds, "crop_seconds");
-  check_non_negative(gain_db, "gain_db");
+  check_audio_non_negative(crop_seconds, "crop_seconds");
+  check_audio_non_negative(gain_db, "gain_db");
   check_finite(noise_probability, "noise_probability");
   PRETEXT_CHECK(noise_probability >= 0.0 && noise_probability <= 1.0, ConfigError,
                 "audio option 'noise_probability' is a probability and must be in [0,1], got ", noise_probability);
@@ -341,7 +336,7 @@ void AudioAugmentOptions::validate() const {
   check_finite(noise_snr_max_db, "noise_snr_max_db");
   PRETEXT_CHECK(noise_snr_min_db <= noise_snr_max_db, ConfigError, "audio option 'noise_snr_min_db' (",
                 noise_snr_min_db, ") must be ≤ 'noise_snr_max_db' (", noise_snr_max_db, ")");
-  check_non_negative(shift_seconds, "shift_seconds");
+  check_audio_non_negative(shift_seconds, "shift_seconds");
   check_finite(speed_min, "speed_min");
   check_finite(speed_max, "speed_max");
   PRETEXT_CHECK(speed_min > 0.0, ConfigError, "audio option 'speed_min' must be > 0, got ", speed_min);
@@ -441,7 +436,7 @@ std::pair<torch::Tensor, torch::Tensor> augment_waveforms(const torch::Tensor& w
   if (crop > 0) std::tie(x, length) = random_crop(x, length, crop, generator);
 
   if (options.speed_min != 1.0 || options.speed_max != 1.0) {
-    torch::Tensor factor = uniform(batch, options.speed_min, options.speed_max, generator);
+    torch::Tensor factor = uniform_draws(batch, options.speed_min, options.speed_max, generator);
     std::tie(x, length) = change_speed(x, length, factor);
   }
 
@@ -452,15 +447,15 @@ std::pair<torch::Tensor, torch::Tensor> augment_waveforms(const torch::Tensor& w
   }
 
   if (options.gain_db > 0) {
-    torch::Tensor decibels = uniform(batch, -options.gain_db, options.gain_db, generator);
+    torch::Tensor decibels = uniform_draws(batch, -options.gain_db, options.gain_db, generator);
     x = x * torch::pow(10.0, decibels / 20.0).to(x.options()).unsqueeze(1);
   }
 
   if (options.noise_probability > 0 && batch > 0) {
     // Every sample draws its SNR, chosen or not, so that one sample's SNR does not depend on
     // another's coin flip; the noise itself is drawn only for the chosen samples.
-    torch::Tensor chosen = torch::rand({batch}, generator, kCpuDouble).lt(options.noise_probability);
-    torch::Tensor snr_db = uniform(batch, options.noise_snr_min_db, options.noise_snr_max_db, generator);
+    torch::Tensor chosen = torch::rand({batch}, generator, torch::kDouble).lt(options.noise_probability);
+    torch::Tensor snr_db = uniform_draws(batch, options.noise_snr_min_db, options.noise_snr_max_db, generator);
     torch::Tensor index = chosen.nonzero().flatten();
     const int64_t count = index.numel();
     if (count > 0 && x.size(1) > 0) {

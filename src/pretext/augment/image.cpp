@@ -5,6 +5,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/options.h"
+#include "pretext/core/runtime.h"
 
 namespace pretext {
 
@@ -21,11 +22,6 @@ constexpr double kLumaBlue = 0.114;
 constexpr int64_t kCropTries = 10;
 
 const auto kCpuDouble = torch::TensorOptions().dtype(torch::kDouble);
-
-// Uniform draws in [low, high) on the CPU, from the caller's generator.
-torch::Tensor uniform(int64_t count, double low, double high, torch::Generator& generator) {
-  return torch::rand({count}, generator, kCpuDouble).mul_(high - low).add_(low);
-}
 
 // Which samples a stage acts on: a CPU bool [B], each true with `probability`.
 torch::Tensor choose(int64_t count, double probability, torch::Generator& generator) {
@@ -316,12 +312,12 @@ torch::Tensor ImageAugment::color_jitter(const torch::Tensor& x, torch::Generato
   // on another's coin flip. Factor ranges are torchvision's ColorJitter: [max(0, 1 − s), 1 + s].
   torch::Tensor chosen = choose(batch, options_.jitter_probability, generator);
   auto factors = [&](bool active, double strength) {
-    return active ? uniform(batch, std::max(0.0, 1.0 - strength), 1.0 + strength, generator) : torch::Tensor();
+    return active ? uniform_draws(batch, std::max(0.0, 1.0 - strength), 1.0 + strength, generator) : torch::Tensor();
   };
   torch::Tensor brightness_factor = factors(brightness, options_.brightness);
   torch::Tensor contrast_factor = factors(contrast, options_.contrast);
   torch::Tensor saturation_factor = factors(saturation, options_.saturation);
-  torch::Tensor hue_shift = hue ? uniform(batch, -options_.hue, options_.hue, generator) : torch::Tensor();
+  torch::Tensor hue_shift = hue ? uniform_draws(batch, -options_.hue, options_.hue, generator) : torch::Tensor();
 
   return apply_to_chosen(x, chosen, [&](torch::Tensor images, const torch::Tensor& index) {
     if (brightness) images = (images * per_sample(brightness_factor, index, images)).clamp_(0, 1);
@@ -377,7 +373,7 @@ torch::Tensor ImageAugment::gaussian_blur(const torch::Tensor& x, torch::Generat
   const int64_t half = kernel / 2;
 
   torch::Tensor chosen = choose(batch, options_.blur_probability, generator);
-  torch::Tensor sigma = uniform(batch, options_.blur_sigma[0], options_.blur_sigma[1], generator);
+  torch::Tensor sigma = uniform_draws(batch, options_.blur_sigma[0], options_.blur_sigma[1], generator);
 
   return apply_to_chosen(x, chosen, [&](const torch::Tensor& images, const torch::Tensor& index) {
     const int64_t count = images.size(0);

@@ -74,4 +74,9 @@ void ensure_directory(const fs::path& path) {
                 error ? error.message() : "a file is in the way");
 }
 
+bool is_hidden(const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
 }  // namespace pretext

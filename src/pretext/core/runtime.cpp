@@ -114,6 +114,10 @@ torch::Generator make_generator(uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
+torch::Tensor uniform_draws(int64_t count, double low, double high, torch::Generator& generator) {
+  return torch::rand({count}, generator, torch::kDouble).mul_(high - low).add_(low);
+}
+
 std::string Runtime::describe() const {
   std::ostringstream out;
   out << "device " << device.str() << ", precision " << (bf16 ? "bf16 autocast" : "fp32") << ", "

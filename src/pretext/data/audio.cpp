@@ -147,11 +147,6 @@ bool is_audio_file(const fs::path& path) {
   return kExtensions.count(lowercase(path.extension().string())) > 0;
 }
 
-bool is_hidden(const fs::path& path) {
-  std::string name = path.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 std::vector<fs::path> sound_files(const fs::path& folder, bool recursive) {
   std::vector<fs::path> files;
   auto add = [&](const fs::directory_entry& entry) {

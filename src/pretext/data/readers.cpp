@@ -103,11 +103,6 @@ bool is_image_file(const fs::path& path) {
   return std::find(kExtensions.begin(), kExtensions.end(), extension) != kExtensions.end();
 }
 
-bool is_hidden(const fs::path& path) {
-  std::string name = path.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 // One decoded image: uint8 [H,W,C], C = 1 or 3, already at the target size.
 struct Decoded {
   torch::Tensor pixels;

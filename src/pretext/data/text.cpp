@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "pretext/core/error.h"
+#include "pretext/core/fs.h"
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
 #include "pretext/data/readers.h"
@@ -976,11 +977,6 @@ void check_not_binary(std::string_view bytes, const fs::path& path) {
 std::string_view strip_bom(std::string_view bytes) {
   if (bytes.size() >= 3 && bytes.compare(0, 3, "\xEF\xBB\xBF") == 0) bytes.remove_prefix(3);
   return bytes;
-}
-
-bool is_hidden(const fs::path& path) {
-  std::string name = path.filename().string();
-  return !name.empty() && name[0] == '.';
 }
 
 // A raw RFC 5322 message: header lines (and continuations) up to the first blank line, at least

@@ -146,11 +146,6 @@ std::string lowercase(std::string text) {
   return text;
 }
 
-bool is_hidden(const fs::path& path) {
-  std::string name = path.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 bool has_extension(const fs::path& path, const std::vector<std::string>& extensions) {
   std::string extension = lowercase(path.extension().string());
   return std::find(extensions.begin(), extensions.end(), extension) != extensions.end();

@@ -14,15 +14,6 @@ namespace {
 // features for the probes at the cost of one cheap layer on a 7×7 map (as MobileNet's last layer).
 constexpr int64_t kExpansion = 16;
 
-// A Sequential that can sit inside another one: AnyModule needs a forward() with concrete types,
-// which nn::Sequential's templated forward lacks.
-class StageImpl : public nn::SequentialImpl {
- public:
-  using nn::SequentialImpl::SequentialImpl;
-  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(std::move(x)); }
-};
-TORCH_MODULE(Stage);
-
 // (conv3×3 → BN → ReLU) ×2; the convolutions have no bias since BN follows.
 Stage conv_stage(int64_t in_channels, int64_t out_channels) {
   Stage stage;

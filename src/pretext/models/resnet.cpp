@@ -25,15 +25,6 @@ struct ResidualBlockOptions {
   TORCH_ARG(bool, bottleneck);  // 1×1 → 3×3 → 1×1 with 4× expansion (ResNet-50) vs 3×3 → 3×3
 };
 
-// A Sequential that can sit inside another one: AnyModule needs a forward() with concrete types,
-// which nn::Sequential's templated forward lacks.
-class StageImpl : public nn::SequentialImpl {
- public:
-  using nn::SequentialImpl::SequentialImpl;
-  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(std::move(x)); }
-};
-TORCH_MODULE(Stage);
-
 int64_t expansion(bool bottleneck) { return bottleneck ? 4 : 1; }
 
 nn::Conv2d conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride) {
