@@ -30,11 +30,15 @@ done
   --linear-epochs 5 --out eval3 --seed 3 >/dev/null
 diff <(grep '"top1"' eval2/results.json) <(grep '"top1"' eval3/results.json) || fail "same seed gave other numbers"
 
-# Label draws: each few-label budget drawn twice (other subsets), shown as mean ± std; all labels once.
-"$PRETEXT" evaluate --checkpoint run/last.pt --limit 1500 --labels-per-class 10 --all-labels --protocol knn \
-  --label-draws 2 --out draws --seed 3 | tee draws.txt
-[ "$(grep -c '"draw"' draws/results.json)" -eq 3 ] || fail "expected 2 draws of 10 per class and 1 of all labels"
-grep -q '"draw": *1' draws/results.json || fail "no second draw"
+# Label draws: each few-label budget drawn twice (other subsets), shown as mean ± std; all labels once;
+# the smallest budget (5 per class) three times.
+"$PRETEXT" evaluate --checkpoint run/last.pt --limit 1500 --labels-per-class 5,10 --all-labels --protocol knn \
+  --label-draws 2 --smallest-budget-draws 3 --out draws --seed 3 | tee draws.txt
+[ "$(grep -c '"draw"' draws/results.json)" -eq 6 ] ||
+  fail "expected 3 draws of 5 per class, 2 of 10 per class and 1 of all labels"
+grep -q '"draw": *2' draws/results.json || fail "no third draw of the smallest budget"
 grep -q '±' draws.txt || fail "the table does not show the spread over draws"
+grep -q '5 per class, 3 draws' draws.txt || fail "the table does not say how often the smallest budget was drawn"
+grep -q '10 per class, 2 draws' draws.txt || fail "the table does not say how often a budget was drawn"
 grep -q '"top1_std"' draws/results.json || fail "results.json lacks the summary over draws"
 echo "pretrain_evaluate: ok"

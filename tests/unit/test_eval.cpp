@@ -131,6 +131,7 @@ TEST(EvalTable, DrawsOfOneBudgetShowAsMeanAndStandardDeviation) {
 
   const std::string top1 = format_results_table(results, {"scratch", "finetune"});
   EXPECT_NE(top1.find("84.0 ± 4.0%"), std::string::npos) << top1;
+  EXPECT_NE(top1.find(", 3 draws"), std::string::npos) << top1;  // the row says how often it was drawn
   EXPECT_NE(top1.find("92.0 ± 2.0%"), std::string::npos) << top1;
   const std::string f1 = format_results_table(results, {"scratch", "finetune"}, "macro_f1");
   EXPECT_NE(f1.find("74.0 ± 4.0%"), std::string::npos) << f1;
@@ -149,6 +150,9 @@ TEST(EvalTable, DrawsOfOneBudgetShowAsMeanAndStandardDeviation) {
 
   FewLabelOptions options;
   options.label_draws = 0;
+  EXPECT_THROW(options.validate(), ConfigError);
+  options.label_draws = 1;
+  options.smallest_budget_draws = -1;
   EXPECT_THROW(options.validate(), ConfigError);
 }
 

@@ -214,6 +214,10 @@ void add_evaluate_flags(CLI::App& app, EvaluateFlags& flags, bool demo) {
   app.add_option("--label-draws", flags.few_label.label_draws,
                  "draw each few-label budget this many times (seeds seed, seed+1, …) and report mean ± std")
       ->capture_default_str();
+  app.add_option("--smallest-budget-draws", flags.few_label.smallest_budget_draws,
+                 "draw the budget with the fewest labels this many times instead, when more (its results vary most; "
+                 "0 = --label-draws)")
+      ->capture_default_str();
   app.add_option("--knn-k", flags.few_label.knn.k, "k-NN: neighbours")->capture_default_str();
   app.add_option("--knn-temperature", flags.few_label.knn.temperature, "k-NN: vote temperature")
       ->capture_default_str();

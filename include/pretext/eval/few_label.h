@@ -26,7 +26,10 @@ struct FewLabelOptions {
   FinetuneOptions finetune;
   uint64_t seed = 0;
   int64_t label_draws = 1;  // subsets drawn per few-label budget; "all labels" is drawn once
-  void validate() const;  // ConfigError for an unknown protocol name or label_draws < 1
+  // The budget with the fewest labels is drawn this many times instead, when that is more: its
+  // results vary most between draws (0 = label_draws for every budget).
+  int64_t smallest_budget_draws = 0;
+  void validate() const;  // ConfigError for an unknown protocol name, label_draws < 1 or smallest_budget_draws < 0
 };
 
 struct ProtocolResult {

@@ -1,5 +1,6 @@
 #include "pretext/eval/few_label.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
@@ -20,6 +21,8 @@ void FewLabelOptions::validate() const {
   }
   PRETEXT_CHECK(!splits.empty(), ConfigError, "at least one label budget is needed");
   PRETEXT_CHECK(label_draws >= 1, ConfigError, "--label-draws must be ≥ 1, got ", label_draws);
+  PRETEXT_CHECK(smallest_budget_draws >= 0, ConfigError, "smallest_budget_draws must be ≥ 0, got ",
+                smallest_budget_draws);
   knn.validate();
   linear.validate();
   finetune.validate();
@@ -76,10 +79,29 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
   }
 
+  auto is_all_labels = [](const LabelSplitOptions& split) {
+    return split.labels_per_class == 0 && (split.label_fraction == 0 || split.label_fraction == 1);
+  };
+  // The few-label budget with the fewest labelled samples (its first draw's), for smallest_budget_draws.
+  const LabelSplitOptions* smallest = nullptr;
+  int64_t smallest_size = 0;
+  for (const auto& split : options.splits) {
+    if (is_all_labels(split)) continue;
+    LabelSplitOptions seeded = split;
+    seeded.seed = options.seed;
+    const int64_t size = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source()).size(0);
+    if (smallest == nullptr || size < smallest_size) {
+      smallest = &split;
+      smallest_size = size;
+    }
+  }
+
   std::vector<ProtocolResult> results;
   for (const auto& split : options.splits) {
-    const bool all_labels = split.labels_per_class == 0 && (split.label_fraction == 0 || split.label_fraction == 1);
-    const int64_t draws = all_labels ? 1 : options.label_draws;
+    const bool all_labels = is_all_labels(split);
+    const int64_t draws = all_labels          ? 1
+                          : &split == smallest ? std::max(options.label_draws, options.smallest_budget_draws)
+                                               : options.label_draws;
     for (int64_t draw = 0; draw < draws; ++draw) {
       const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
       LabelSplitOptions seeded = split;
@@ -194,7 +216,10 @@ std::string format_results_table(const std::vector<ProtocolResult>& results, con
   std::vector<std::vector<std::string>> lines{{"labels"}};
   for (const auto& protocol : protocols) lines[0].push_back(protocol_title(protocol));
   for (const auto& row : rows) {
-    std::vector<std::string> values{row};
+    // A budget drawn several times says how many: draws may differ between budgets.
+    int64_t draws = 1;
+    for (const auto& cell : cells[row]) draws = std::max(draws, cell.second.draws);
+    std::vector<std::string> values{draws > 1 ? row + ", " + std::to_string(draws) + " draws" : row};
     for (const auto& protocol : protocols) {
       auto found = cells[row].find(protocol);
       if (found == cells[row].end()) {
