@@ -26,10 +26,13 @@ struct FewLabelOptions {
   FinetuneOptions finetune;
   uint64_t seed = 0;
   int64_t label_draws = 1;  // subsets drawn per few-label budget; "all labels" is drawn once
-  // The budget with the fewest labels is drawn this many times instead, when that is more: its
-  // results vary most between draws (0 = label_draws for every budget).
+  // The budget with the fewest labels is drawn up to this many times instead, when that is more:
+  // its results vary most between draws (0 = label_draws for every budget). Its first label_draws
+  // draws run with the other budgets; the further ones come last, each only if, judged by the
+  // previous draw's time, it ends within seconds_available of the evaluation's start (0 = no limit).
   int64_t smallest_budget_draws = 0;
-  void validate() const;  // ConfigError for an unknown protocol name, label_draws < 1 or smallest_budget_draws < 0
+  double seconds_available = 0;
+  void validate() const;  // ConfigError for an unknown protocol name, label_draws < 1, or a negative count or time
 };
 
 struct ProtocolResult {

@@ -23,6 +23,7 @@ void FewLabelOptions::validate() const {
   PRETEXT_CHECK(label_draws >= 1, ConfigError, "--label-draws must be ≥ 1, got ", label_draws);
   PRETEXT_CHECK(smallest_budget_draws >= 0, ConfigError, "smallest_budget_draws must be ≥ 0, got ",
                 smallest_budget_draws);
+  PRETEXT_CHECK(seconds_available >= 0, ConfigError, "seconds_available must be ≥ 0, got ", seconds_available);
   knn.validate();
   linear.validate();
   finetune.validate();
@@ -54,6 +55,7 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
                                           const FewLabelOptions& options, const Runtime& runtime,
                                           const std::function<void(const ProtocolResult&)>& on_result) {
   options.validate();
+  const auto evaluation_start = std::chrono::steady_clock::now();
   const int64_t num_classes = labelled_pool->num_classes();
   PRETEXT_CHECK(num_classes > 0, InputError, labelled_pool->source(),
                 ": the downstream data has no labels (a flat image folder?); evaluation needs class sub-folders");
@@ -97,63 +99,85 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
   }
 
   std::vector<ProtocolResult> results;
-  for (const auto& split : options.splits) {
-    const bool all_labels = is_all_labels(split);
-    const int64_t draws = all_labels          ? 1
-                          : &split == smallest ? std::max(options.label_draws, options.smallest_budget_draws)
-                                               : options.label_draws;
-    for (int64_t draw = 0; draw < draws; ++draw) {
-      const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
-      LabelSplitOptions seeded = split;
-      seeded.seed = seed;
-      auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
-      auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
-      auto labels = labelled_pool->labels().index_select(0, indices);
-      for (const auto& protocol : options.protocols) {
-        auto start = std::chrono::steady_clock::now();
-        torch::Tensor predictions;
-        if (protocol == "knn") {
-          predictions =
-              knn_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, options.knn);
-        } else if (protocol == "linear") {
+  // One draw of one budget: every protocol on the same labelled subset (seed + draw).
+  auto run_draw = [&](const LabelSplitOptions& split, int64_t draw, int64_t draws) {
+    const uint64_t seed = options.seed + static_cast<uint64_t>(draw);
+    LabelSplitOptions seeded = split;
+    seeded.seed = seed;
+    auto indices = few_label_indices(labelled_pool->labels(), seeded, labelled_pool->source());
+    auto labelled = std::make_shared<SubsetDataset>(labelled_pool, indices);
+    auto labels = labelled_pool->labels().index_select(0, indices);
+    for (const auto& protocol : options.protocols) {
+      auto start = std::chrono::steady_clock::now();
+      torch::Tensor predictions;
+      if (protocol == "knn") {
+        predictions =
+            knn_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, options.knn);
+      } else if (protocol == "linear") {
+        LinearProbeOptions linear = options.linear;
+        linear.seed = seed;
+        predictions =
+            linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, linear);
+      } else {
+        const bool from_scratch = protocol == "scratch";
+        PRETEXT_CHECK(static_cast<bool>(from_scratch ? scratch : pretrained), ConfigError, "protocol ", protocol,
+                      " needs an encoder factory");
+        EncoderPtr encoder = from_scratch ? scratch() : pretrained();
+        FinetuneOptions finetune = options.finetune;
+        finetune.seed = seed;
+        if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
+        LinearProbe probe;
+        if (!from_scratch) {
           LinearProbeOptions linear = options.linear;
           linear.seed = seed;
-          predictions =
-              linear_probe_predict(pool_features.index_select(0, indices), labels, test_features, num_classes, linear);
-        } else {
-          const bool from_scratch = protocol == "scratch";
-          PRETEXT_CHECK(static_cast<bool>(from_scratch ? scratch : pretrained), ConfigError, "protocol ", protocol,
-                        " needs an encoder factory");
-          EncoderPtr encoder = from_scratch ? scratch() : pretrained();
-          FinetuneOptions finetune = options.finetune;
-          finetune.seed = seed;
-          if (from_scratch) finetune.encoder_lr_scale = 1.0;  // every weight is new: one learning rate
-          LinearProbe probe;
-          if (!from_scratch) {
-            LinearProbeOptions linear = options.linear;
-            linear.seed = seed;
-            probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
-          }
-          predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
-                                         from_scratch ? nullptr : &probe);
+          probe = train_linear_probe(pool_features.index_select(0, indices), labels, num_classes, linear);
         }
-        ProtocolResult result;
-        result.protocol = protocol;
-        result.labels = describe_split(split);
-        result.labels_per_class = split.labels_per_class;
-        result.label_fraction = split.label_fraction;
-        result.labelled_samples = indices.size(0);
-        result.draw = draw;
-        result.metrics = classification_metrics(predictions, test_labels, num_classes);
-        result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const std::string which = draws > 1 ? " draw " + std::to_string(draw + 1) + "/" + std::to_string(draws) : "";
-        log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels + which,
-                  " top-1 ", std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  macro-F1 ",
-                  100.0 * result.metrics.macro_f1, "%  (", std::setprecision(1), result.seconds, " s)");
-        if (on_result) on_result(result);
-        results.push_back(std::move(result));
+        predictions = finetune_predict(*encoder, *labelled, *test, num_classes, preprocessor, finetune, runtime,
+                                       from_scratch ? nullptr : &probe);
       }
+      ProtocolResult result;
+      result.protocol = protocol;
+      result.labels = describe_split(split);
+      result.labels_per_class = split.labels_per_class;
+      result.label_fraction = split.label_fraction;
+      result.labelled_samples = indices.size(0);
+      result.draw = draw;
+      result.metrics = classification_metrics(predictions, test_labels, num_classes);
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const std::string which = draws > 1 ? " draw " + std::to_string(draw + 1) + "/" + std::to_string(draws) : "";
+      log::info(std::left, std::setw(24), protocol_title(protocol), " ", std::setw(14), result.labels + which,
+                " top-1 ", std::fixed, std::setprecision(2), 100.0 * result.metrics.top1, "%  macro-F1 ",
+                100.0 * result.metrics.macro_f1, "%  (", std::setprecision(1), result.seconds, " s)");
+      if (on_result) on_result(result);
+      results.push_back(std::move(result));
     }
+  };
+
+  auto seconds_since = [](std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  };
+  const int64_t smallest_draws =
+      smallest == nullptr ? 0 : std::max(options.label_draws, options.smallest_budget_draws);
+  double smallest_draw_seconds = 0;  // the smallest budget's last draw, to predict the next one
+  for (const auto& split : options.splits) {
+    const int64_t draws = is_all_labels(split) ? 1 : options.label_draws;
+    for (int64_t draw = 0; draw < draws; ++draw) {
+      const auto draw_start = std::chrono::steady_clock::now();
+      run_draw(split, draw, &split == smallest ? smallest_draws : draws);
+      if (&split == smallest) smallest_draw_seconds = seconds_since(draw_start);
+    }
+  }
+  // The smallest budget's further draws come last, each only while it fits in seconds_available.
+  for (int64_t draw = options.label_draws; draw < smallest_draws; ++draw) {
+    if (options.seconds_available > 0 &&
+        seconds_since(evaluation_start) + smallest_draw_seconds > options.seconds_available) {
+      log::info("evaluation: ", draw, " draws of ", describe_split(*smallest), " (", smallest_draws,
+                " fit no longer in the time left)");
+      break;
+    }
+    const auto draw_start = std::chrono::steady_clock::now();
+    run_draw(*smallest, draw, smallest_draws);
+    smallest_draw_seconds = seconds_since(draw_start);
   }
   return results;
 }
