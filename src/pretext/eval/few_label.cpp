@@ -171,8 +171,8 @@ std::vector<ProtocolResult> run_few_label(const std::function<EncoderPtr()>& pre
   for (int64_t draw = options.label_draws; draw < smallest_draws; ++draw) {
     if (options.seconds_available > 0 &&
         seconds_since(evaluation_start) + smallest_draw_seconds > options.seconds_available) {
-      log::info("evaluation: ", draw, " draws of ", describe_split(*smallest), " (", smallest_draws,
-                " fit no longer in the time left)");
+      log::info("evaluation: ", describe_split(*smallest), " stops at ", draw, " of ", smallest_draws,
+                " draws: another would not end in the time left");
       break;
     }
     const auto draw_start = std::chrono::steady_clock::now();
