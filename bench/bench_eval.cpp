@@ -172,8 +172,9 @@ int profile_simclr(const std::string& encoder_name, int steps, const pretext::Im
 
 }  // namespace
 
+PRETEXT_PASSIVE_OPENMP_AT_LOAD();  // as the pretext program runs
+
 int main(int argc, char** argv) {
-  pretext::prefer_passive_openmp_threads(argv);  // as the pretext program runs
   if (argc < 3) return usage();
   const std::string mode = argv[1];
   pretext::RuntimeOptions runtime_options;

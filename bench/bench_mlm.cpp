@@ -30,8 +30,9 @@ double peak_rss_mib() {
 
 }  // namespace
 
+PRETEXT_PASSIVE_OPENMP_AT_LOAD();  // as the pretext program runs
+
 int main(int argc, char** argv) {
-  pretext::prefer_passive_openmp_threads(argv);  // as the pretext program runs
   if (argc != 6) {
     std::fprintf(stderr, "usage: bench_mlm SIZE BATCH LENGTH STEPS PRECISION (fp32|bf16)\n");
     return 2;

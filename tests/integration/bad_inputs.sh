@@ -100,4 +100,9 @@ done
 for field in "pretext [0-9]" "LibTorch [0-9]+\.[0-9]+" "BLAS /" "precision \(--precision auto\): (fp32|bf16)" "threads: [0-9]"; do
   grep -Eq "$field" version.txt || fail "--version lacks /$field/: $(cat version.txt)"
 done
+# libgomp sees OMP_WAIT_POLICY=PASSIVE (set before it loads), and a value the user set is kept.
+OMP_DISPLAY_ENV=true "$PRETEXT" --version >omp.txt 2>&1
+grep -q "OMP_WAIT_POLICY = 'PASSIVE'" omp.txt || fail "libgomp did not see OMP_WAIT_POLICY=PASSIVE: $(grep WAIT omp.txt)"
+OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=true "$PRETEXT" --version >omp.txt 2>&1
+grep -q "OMP_WAIT_POLICY = 'ACTIVE'" omp.txt || fail "the user's OMP_WAIT_POLICY was not kept: $(grep WAIT omp.txt)"
 echo "bad_inputs: ok"

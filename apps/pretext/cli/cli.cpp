@@ -298,7 +298,6 @@ std::string version_text() {
 }
 
 int run_cli(int argc, char** argv) {
-  prefer_passive_openmp_threads(argv);
   install_stop_handlers();
   CLI::App app{"pretext — self-supervised pretraining on unlabeled data, then transfer with few labels"};
   app.require_subcommand(1);

@@ -36,14 +36,20 @@ struct Runtime {
 // Throws ConfigError for an unknown device or precision, or cuda requested without CUDA.
 Runtime init_runtime(const RuntimeOptions& options);
 
-// Call first thing in main(). When OMP_WAIT_POLICY is unset, sets it to PASSIVE and re-executes
-// the program (argv unchanged); returns only when it was already set or the exec failed.
-// libgomp reads the policy once, when it loads, so it cannot be changed later in the process.
+// Sets OMP_WAIT_POLICY=PASSIVE unless the user set it. libgomp reads the policy once, in its own
+// load-time constructor, so a program must call this before any shared library initialises: the
+// pretext program does so from its .preinit_array (apps/pretext/main.cpp), which the dynamic
+// loader runs before the constructors of LibTorch and libgomp. The signature is a preinit entry's.
 // Why: LibTorch's OpenMP threads spin after each parallel region while OpenBLAS's own threads
 // run the next matrix product, and on 2 cores they take turns on the same cores: BERT-tiny
 // masked-LM steps ran at 194 sequences/s with spinning threads and 324 with passive ones
 // (bench/threads.sh, docs/BENCHMARKS.md); image steps were unchanged within noise.
-void prefer_passive_openmp_threads(char** argv);
+void prefer_passive_openmp_threads(int argc, char** argv, char** envp);
+// Once in a program's main file, at namespace scope: registers prefer_passive_openmp_threads in
+// the program's .preinit_array (only an executable has one; a library's entry would be ignored).
+#define PRETEXT_PASSIVE_OPENMP_AT_LOAD()                                                          \
+  __attribute__((section(".preinit_array"), used)) static void (*const pretext_passive_openmp)( \
+      int, char**, char**) = ::pretext::prefer_passive_openmp_threads
 
 int usable_cores();
 bool cpu_supports_bf16();

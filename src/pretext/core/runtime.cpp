@@ -231,11 +231,9 @@ AutocastGuard::~AutocastGuard() {
 #endif
 }
 
-void prefer_passive_openmp_threads(char** argv) {
-  if (argv == nullptr || argv[0] == nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  // Only reached when the exec failed (no /proc, say): carry on with the spinning default.
+void prefer_passive_openmp_threads(int /*argc*/, char** /*argv*/, char** /*envp*/) {
+  // Before main() nothing may throw or log; setenv only copies the strings.
+  setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
 }
 
 }  // namespace pretext

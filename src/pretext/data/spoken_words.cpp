@@ -25,6 +25,7 @@
 #include "audio_bytes.h"
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
+#include "pretext/core/hash.h"
 #include "pretext/core/log.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/audio.h"
@@ -67,12 +68,6 @@ uint64_t splitmix64(uint64_t value) {
   value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9ULL;
   value = (value ^ (value >> 27)) * 0x94D049BB133111EBULL;
   return value ^ (value >> 31);
-}
-
-uint64_t fnv1a(const std::string& text) {
-  uint64_t hash = 0xCBF29CE484222325ULL;
-  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001B3ULL;
-  return hash;
 }
 
 class Random {

@@ -20,6 +20,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
+#include "pretext/core/hash.h"
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
 #include "pretext/data/readers.h"
@@ -1370,16 +1371,6 @@ std::string known_text_names() {
   std::string names;
   for (const auto& known : known_text_datasets()) names += (names.empty() ? "" : ", ") + known.name;
   return names;
-}
-
-// FNV-1a, 64 bit: a fixed, platform-independent hash for the spam-assassin split.
-uint64_t fnv1a(std::string_view s) {
-  uint64_t hash = 14695981039346656037ull;
-  for (char c : s) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
-  return hash;
 }
 
 fs::path cache_folder(const NamedText& known) {

@@ -14,6 +14,7 @@
 
 #include "pretext/core/error.h"
 #include "pretext/core/fs.h"
+#include "pretext/core/hash.h"
 #include "pretext/core/log.h"
 #include "pretext/core/options.h"
 #include "pretext/core/runtime.h"
@@ -209,13 +210,8 @@ std::string model_type_of(const std::string& bytes) {
 }
 
 std::string fnv1a_hex(const std::string& bytes) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char byte : bytes) {
-    hash ^= byte;
-    hash *= 0x100000001b3ULL;
-  }
   char text[17];
-  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(fnv1a(bytes)));
   return text;
 }
 
