@@ -1,6 +1,7 @@
 // The spoken-words corpus on a tiny scale (3 words, 4 speakers): reproducible bytes, parts that
 // share no voice, labels from the folders, and the guards around an existing or missing corpus.
 // Tests that run espeak-ng are skipped when it is not on the PATH.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -24,21 +25,14 @@ namespace fs = std::filesystem;
 fs::path spoken_dir(const std::string& name) { return testing_files::fresh_dir("spoken_" + name); }
 
 bool espeak_available() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::error_code error;
-    if (end > start && fs::exists(fs::path(dirs.substr(start, end - start)) / "espeak-ng", error)) return true;
-    start = end + 1;
-  }
-  return false;
+  void* library = ::dlopen("libespeak-ng.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (library == nullptr) return false;
+  ::dlclose(library);
+  return true;
 }
 
 #define SKIP_WITHOUT_ESPEAK() \
-  if (!espeak_available()) GTEST_SKIP() << "espeak-ng is not on the PATH (Debian package espeak-ng)"
+  if (!espeak_available()) GTEST_SKIP() << "espeak-ng's library is not installed (Debian package libespeak-ng1)"
 
 SpokenWordsOptions tiny_options() {
   SpokenWordsOptions options;
@@ -98,21 +92,18 @@ TEST(SpokenWords, OptionsAreValidated) {
   EXPECT_FALSE(SpokenWordsOptions{}.to_json().contains("jobs"));  // it changes no file
 }
 
-TEST(SpokenWords, MissingEspeakIsAnIoErrorNamingThePackage) {
+TEST(SpokenWords, MissingHelperIsAnIoErrorNamingIt) {
   fs::path dir = spoken_dir("no_espeak");
-  fs::create_directories(dir / "empty_bin");
-  const char* old_path = std::getenv("PATH");
-  const std::string saved = old_path != nullptr ? old_path : "";
-  setenv("PATH", (dir / "empty_bin").c_str(), 1);
+  setenv("PRETEXT_ESPEAK_HELPER", (dir / "pretext-espeak-missing").c_str(), 1);
   std::string message;
   try {
     make_spoken_words((dir / "corpus").string(), tiny_options());
   } catch (const IoError& error) {
     message = error.what();
   }
-  setenv("PATH", saved.c_str(), 1);
-  EXPECT_CONTAINS(message, "espeak-ng");
-  EXPECT_CONTAINS(message, "install Debian's espeak-ng package");
+  unsetenv("PRETEXT_ESPEAK_HELPER");
+  EXPECT_CONTAINS(message, "pretext-espeak-missing");
+  EXPECT_CONTAINS(message, "helper");
   EXPECT_FALSE(fs::exists(dir / "corpus"));
 }
 

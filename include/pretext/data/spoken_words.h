@@ -35,9 +35,9 @@ struct SpokenWordsOptions {
   double jitter_seconds = 0.1;                // … then moved by up to ± this (within the clip)
   int64_t vocabulary_limit = 0;               // the first N words of the vocabulary only (0 = all); for tests
   int64_t speaker_limit = 0;                  // the first N speakers of the seeded order only (0 = all, ≥ 3)
-  int64_t jobs = 0;                           // espeak-ng processes at once; 0 = twice the cores (a run
-                                              // is idle for about half its time); not in to_json:
-                                              // it changes no file
+  int64_t jobs = 0;                           // clips made at once (espeak-ng says one word at a
+                                              // time; trimming, noise and writing run in parallel);
+                                              // 0 = twice the cores; not in to_json: it changes no file
   void validate() const;                      // ConfigError naming the field
   nlohmann::json to_json() const;
 };
@@ -48,7 +48,7 @@ std::vector<std::string> spoken_words_vocabulary();
 // Writes the corpus to `out` (InputError if it exists and is not a finished corpus with the same
 // options; returns at once when it is). `progress(done, total)` is called as clips are made, from
 // the worker threads, one call at a time.
-// Throws IoError when espeak-ng is missing (naming the Debian package) or fails.
+// Throws IoError when espeak-ng's library is missing (naming the Debian package) or fails.
 void make_spoken_words(const std::string& out, const SpokenWordsOptions& options,
                        const std::function<void(int64_t, int64_t)>& progress = {});
 

@@ -1,7 +1,6 @@
 #include "pretext/data/spoken_words.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -18,8 +17,10 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "audio_bytes.h"
@@ -30,6 +31,7 @@
 #include "pretext/core/runtime.h"
 #include "pretext/data/audio.h"
 #include "pretext/data/text.h"
+#include "pretext_build_paths.h"
 
 extern char** environ;
 
@@ -92,106 +94,151 @@ void shuffle(std::vector<T>& items, Random& random) {
   }
 }
 
-// --- running espeak-ng: posix_spawn, no shell; stdout and stderr through pipes ---
+// --- espeak-ng, through the pretext-espeak helper ---
+// The helper (apps/pretext-espeak/main.cpp says why it is a program of its own) starts libespeak-ng
+// once and says each word in a fork of itself, so every clip is the same bytes as the espeak-ng
+// program makes, whatever else is made and in whatever order. Each worker thread has its own
+// helper. Starting the espeak-ng program for each clip instead cost 32 ms, nearly all in the
+// kernel: 140 s of the corpus's 4,900 clips, against 15 s now (docs/RESULTS.md).
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
+// Frame statuses; kept in step with apps/pretext-espeak/main.cpp.
+constexpr uint32_t kSaid = 0, kHelperInitFailed = 1, kNoVoice = 3;
+
+// The helper: $PRETEXT_ESPEAK_HELPER, else next to this program, else in the build folder.
+std::string espeak_helper_path() {
+  if (const char* chosen = std::getenv("PRETEXT_ESPEAK_HELPER"); chosen != nullptr && *chosen != 0) return chosen;
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const fs::path beside = self.parent_path() / "pretext-espeak";
+    if (fs::exists(beside, error)) return beside.string();
   }
-};
-
-void make_pipe(Fd& read_end, Fd& write_end) {
-  int fds[2];
-  // Close-on-exec, so that the espeak-ng another thread starts meanwhile does not hold this
-  // pipe open (its reader would then wait for that process too).
-  PRETEXT_CHECK(::pipe2(fds, O_CLOEXEC) == 0, IoError, "cannot create a pipe: ", std::strerror(errno));
-  read_end.fd = fds[0];
-  write_end.fd = fds[1];
+  return (fs::path(PRETEXT_BUILD_BIN_DIR) / "pretext-espeak").string();
 }
 
-struct ProgramOutput {
-  int status = 0;  // waitpid's status
-  std::string out, err;
-};
-
-ProgramOutput run_program(const std::string& program, const std::vector<std::string>& args) {
-  Fd out_read, out_write, err_read, err_write;
-  make_pipe(out_read, out_write);
-  make_pipe(err_read, err_write);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.fd, 1);  // dup2 clears close-on-exec
-  posix_spawn_file_actions_adddup2(&actions, err_write.fd, 2);
-  std::vector<char*> argv;
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  out_write.reset();
-  err_write.reset();
-  PRETEXT_CHECK(spawned == 0, IoError, "cannot start ", program, ": ", std::strerror(spawned));
-
-  ProgramOutput result;
-  pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {err_read.fd, POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  char buffer[1 << 16];
-  int open_pipes = 2;
-  while (open_pipes > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t got = ::read(fds[i].fd, buffer, sizeof(buffer));
-      if (got > 0) {
-        sinks[i]->append(buffer, static_cast<size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        fds[i].fd = -1;  // poll ignores negative descriptors
-        --open_pipes;
+class EspeakHelper {
+ public:
+  // Throws IoError naming the helper, and the Debian package, when it cannot start.
+  EspeakHelper() : path_(espeak_helper_path()) {
+    const std::string install = "; install Debian's libespeak-ng1 (scripts/setup does)";
+    std::error_code error;
+    PRETEXT_CHECK(fs::exists(path_, error), IoError, "cannot find pretext's espeak-ng helper ", path_,
+                  " (it is built and installed next to the pretext program)");
+    int to_helper[2], from_helper[2];
+    PRETEXT_CHECK(::pipe2(to_helper, O_CLOEXEC) == 0 && ::pipe2(from_helper, O_CLOEXEC) == 0, IoError,
+                  "cannot create a pipe: ", std::strerror(errno));
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, to_helper[0], 0);  // dup2 clears close-on-exec
+    posix_spawn_file_actions_adddup2(&actions, from_helper[1], 1);
+    char* argv[] = {const_cast<char*>(path_.c_str()), nullptr};
+    const int spawned = ::posix_spawn(&pid_, path_.c_str(), &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(to_helper[0]);
+    ::close(from_helper[1]);
+    to_ = to_helper[1];
+    from_ = from_helper[0];
+    if (spawned != 0) pid_ = -1;
+    PRETEXT_CHECK(spawned == 0, IoError, "cannot start ", path_, ": ", std::strerror(spawned));
+    uint32_t status = 0;
+    std::string hello;
+    PRETEXT_CHECK(read_frame(status, hello), IoError, path_, " could not start (", stopped_status(), ")", install);
+    PRETEXT_CHECK(status == kSaid, IoError, path_, ": ", hello, install);
+    std::istringstream fields(hello);
+    std::string rate;
+    std::getline(fields, rate, '\t');
+    std::getline(fields, version_, '\t');
+    std::getline(fields, data_path_);
+    sample_rate_ = std::atoi(rate.c_str());
+    version_ = "eSpeak NG text-to-speech: " + version_;  // as `espeak-ng --version` says it
+  }
+  EspeakHelper(const EspeakHelper&) = delete;
+  EspeakHelper& operator=(const EspeakHelper&) = delete;
+  ~EspeakHelper() {
+    if (to_ >= 0) ::close(to_);  // end of input: the helper exits
+    if (from_ >= 0) ::close(from_);
+    if (pid_ > 0) {
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       }
     }
   }
-  while (::waitpid(pid, &result.status, 0) < 0 && errno == EINTR) {
+
+  const std::string& version() const { return version_; }
+  const std::string& data_path() const { return data_path_; }
+
+  // The word said by `voice` ("en-us+f3") at `speed` words per minute and `pitch` (0–99).
+  AudioClip say(const std::string& voice, long speed, long pitch, const std::string& word) {
+    const std::string what = "espeak-ng -v " + voice + " '" + word + "'";
+    const std::string request = voice + "\t" + std::to_string(speed) + "\t" + std::to_string(pitch) + "\t" + word + "\n";
+    uint32_t status = 0;
+    std::string payload;
+    PRETEXT_CHECK(write_all(request) && read_frame(status, payload), IoError, what, ": ", path_, " stopped (",
+                  stopped_status(), ")");
+    PRETEXT_CHECK(status != kNoVoice, IoError, what, ": espeak-ng has no voice '", voice, "'");
+    PRETEXT_CHECK(status == kSaid, IoError, what, " failed (", path_, " status ", status,
+                  payload.empty() ? "" : ": " + payload, ")");
+    AudioClip clip;
+    clip.sample_rate = sample_rate_;
+    const auto count = static_cast<int64_t>(payload.size() / sizeof(int16_t));
+    clip.samples = torch::empty({count});
+    float* out = clip.samples.data_ptr<float>();
+    for (int64_t i = 0; i < count; ++i) {
+      int16_t sample;
+      std::memcpy(&sample, payload.data() + i * static_cast<int64_t>(sizeof(int16_t)), sizeof(sample));
+      out[i] = static_cast<float>(sample) / 32768.0f;  // as libsndfile reads 16-bit files
+    }
+    return clip;
   }
-  return result;
-}
 
-// The program's path on $PATH, or "" when it is not there.
-std::string find_program(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    fs::path candidate = fs::path(end > start ? dirs.substr(start, end - start) : ".") / name;
-    std::error_code error;
-    if (fs::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    start = end + 1;
+ private:
+  bool write_all(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t wrote = ::write(to_, bytes.data() + done, bytes.size() - done);
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote <= 0) return false;
+      done += static_cast<size_t>(wrote);
+    }
+    return true;
   }
-  return "";
-}
+  bool read_exactly(char* into, size_t size) {
+    while (size > 0) {
+      const ssize_t got = ::read(from_, into, size);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      into += got;
+      size -= static_cast<size_t>(got);
+    }
+    return true;
+  }
+  bool read_frame(uint32_t& status, std::string& payload) {
+    uint32_t header[2];
+    if (!read_exactly(reinterpret_cast<char*>(header), sizeof(header))) return false;
+    status = header[0];
+    payload.assign(header[1], '\0');
+    return read_exactly(payload.data(), payload.size());
+  }
+  // How the helper ended, once its output closed early.
+  std::string stopped_status() {
+    if (pid_ <= 0) return "not running";
+    int status = 0;
+    pid_t got;
+    while ((got = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (got != pid_) return "unknown status";
+    pid_ = -1;
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    // 127: the dynamic loader could not find libespeak-ng (or the program could not run).
+    return "exit status " + std::to_string(WEXITSTATUS(status));
+  }
 
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
-
-std::string first_line(const std::string& text) {
-  std::string line = text.substr(0, text.find('\n'));
-  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-  return line;
-}
+  std::string path_;
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  int sample_rate_ = 0;
+  std::string version_, data_path_;
+};
 
 // --- one clip ---
 
@@ -255,23 +302,14 @@ torch::Tensor trimmed_word(const AudioClip& speech, int64_t sample_rate) {
   return resample(samples.slice(0, first, last + 1), speech.sample_rate, sample_rate);
 }
 
-void make_clip(const Clip& clip, const std::string& espeak, const fs::path& folder, const SpokenWordsOptions& options) {
+void make_clip(const Clip& clip, EspeakHelper& espeak, const fs::path& folder, const SpokenWordsOptions& options) {
   // A clip's randomness comes from the seed and its own name only: the same file whatever else
   // is made, and in whatever order the workers get to it.
   Random random(options.seed ^ fnv1a(clip.path));
   const auto speed = std::lround(random.uniform(options.speed_min, options.speed_max));
   const auto pitch = std::lround(random.uniform(options.pitch_min, options.pitch_max));
-  ProgramOutput said = run_program(espeak, {"espeak-ng", "-v", clip.voice.espeak_name(), "-s", std::to_string(speed),
-                                            "-p", std::to_string(pitch), "--stdout", clip.word});
+  const AudioClip speech = espeak.say(clip.voice.espeak_name(), speed, pitch, clip.word);
   const std::string what = "espeak-ng -v " + clip.voice.espeak_name() + " '" + clip.word + "'";
-  PRETEXT_CHECK(WIFEXITED(said.status) && WEXITSTATUS(said.status) == 0 && !said.out.empty(), IoError, what,
-                " failed (", describe_status(said.status), "): ", first_line(said.err));
-  AudioClip speech;
-  try {
-    speech = decode_audio(std::move(said.out), what);
-  } catch (const InputError& error) {
-    throw IoError(std::string("unexpected output from ") + error.what());
-  }
   torch::Tensor word = trimmed_word(speech, options.sample_rate);
   PRETEXT_CHECK(word.defined() && word.numel() > 0, IoError, what, " produced only silence");
 
@@ -475,21 +513,15 @@ void make_spoken_words(const std::string& out, const SpokenWordsOptions& options
     log::debug(target.string(), ": the spoken-words corpus is already there");
     return;
   }
-  const std::string espeak = find_program("espeak-ng");
-  PRETEXT_CHECK(!espeak.empty(), IoError,
-                "espeak-ng was not found on PATH: install Debian's espeak-ng package (scripts/setup does)");
-  // "eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/x86_64-linux-gnu/espeak-ng-data"
-  const std::string version_line = first_line(run_program(espeak, {"espeak-ng", "--version"}).out);
-  const size_t data_at = version_line.find("Data at:");
-  const std::string espeak_version = version_line.substr(0, version_line.find("  Data at"));  // no local path
-  if (data_at != std::string::npos) {
-    std::string data = version_line.substr(data_at + 8);
-    data.erase(0, data.find_first_not_of(' '));
+  EspeakHelper espeak;  // the main thread's; each other worker starts its own
+  const std::string& espeak_version = espeak.version();
+  if (!espeak.data_path().empty()) {
+    const fs::path data = espeak.data_path();
     std::error_code error;
     for (const auto& variant : kVariants) {
-      const fs::path file = fs::path(data) / "voices" / "!v" / variant;
+      const fs::path file = data / "voices" / "!v" / variant;
       // Else espeak-ng would quietly speak with the plain voice, and two "voices" would be one.
-      PRETEXT_CHECK(!fs::is_directory(fs::path(data) / "voices" / "!v", error) || fs::exists(file, error), IoError,
+      PRETEXT_CHECK(!fs::is_directory(data / "voices" / "!v", error) || fs::exists(file, error), IoError,
                     "espeak-ng (", espeak_version, ") lacks the voice variant '", variant, "' (", file.string(),
                     "); the corpus needs the variants of espeak-ng 1.51");
     }
@@ -543,10 +575,12 @@ void make_spoken_words(const std::string& out, const SpokenWordsOptions& options
   std::mutex mutex;  // guards done, failure and the progress callback
   int64_t done = 0;
   std::exception_ptr failure;
-  auto work = [&] {
+  auto work = [&](EspeakHelper* own) {
+    std::unique_ptr<EspeakHelper> started;
     for (size_t i = next++; i < clips.size() && !failed; i = next++) {
       try {
-        make_clip(clips[i], espeak, partial, options);
+        if (own == nullptr) own = (started = std::make_unique<EspeakHelper>()).get();
+        make_clip(clips[i], *own, partial, options);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -559,8 +593,8 @@ void make_spoken_words(const std::string& out, const SpokenWordsOptions& options
     }
   };
   std::vector<std::thread> threads;
-  for (int64_t w = 1; w < jobs; ++w) threads.emplace_back(work);
-  work();
+  for (int64_t w = 1; w < jobs; ++w) threads.emplace_back(work, nullptr);
+  work(&espeak);
   for (auto& thread : threads) thread.join();
   if (failure) {
     fs::remove_all(partial, error);
