@@ -10,7 +10,7 @@ task=$2
 shift 2
 training=("$@")
 if [ "$modality" = speech ]; then
-  # The corpus goes to this test's own data cache: about 40 s with espeak-ng on 2 cores.
+  # The corpus goes to this test's own data cache: about 50 s with espeak-ng on 2 cores.
   export PRETEXT_DATA="$WORK/data"
   "$PRETEXT" data spoken-words >/dev/null
   common=(--data spoken-words --limit 2000 --encoder audio-transformer --width 64 --depth 2 --batch-size 128)
