@@ -34,3 +34,19 @@ set_tests_properties(audio_contrastive_learns PROPERTIES COST 180)
 set_tests_properties(cli_media_folders moco_learns cli_bad_inputs frame_order_learns PROPERTIES COST 75)
 set_tests_properties(mocov3_learns text_pretrain_evaluate barlow_twins_learns byol_learns simsiam_learns
                      cli_kill_resume mae_learns PROPERTIES COST 55)
+# Each random encoder is measured once (one pretraining step at a negligible rate, then k-NN) and
+# shared by the learning tests of that encoder: ten tests measured the same two encoders before.
+pretext_add_test(random_convnet_baseline learns.sh ARGS --baseline simclr "--width 16")
+pretext_add_test(random_vit_baseline learns.sh ARGS --baseline simclr "--encoder vit-tiny --width 96 --depth 4 --patch-size 4")
+set_tests_properties(random_convnet_baseline PROPERTIES FIXTURES_SETUP random_convnet COST 60)
+set_tests_properties(random_vit_baseline PROPERTIES FIXTURES_SETUP random_vit COST 60)
+function(pretext_share_baseline fixture)
+  foreach(test ${ARGN})
+    set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED ${fixture})
+    set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT
+                 "PRETEXT_BASELINE=${CMAKE_CURRENT_BINARY_DIR}/work/${fixture}_baseline/top1.txt")
+  endforeach()
+endfunction()
+pretext_share_baseline(random_convnet simclr_learns barlow_twins_learns vicreg_learns dino_learns moco_learns
+                       mocov3_learns byol_learns simsiam_learns)
+pretext_share_baseline(random_vit mae_learns simclr_vit_learns)
