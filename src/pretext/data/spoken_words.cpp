@@ -102,7 +102,7 @@ void shuffle(std::vector<T>& items, Random& random) {
 // kernel: 140 s of the corpus's 4,900 clips, against 15 s now (docs/RESULTS.md).
 
 // Frame statuses; kept in step with apps/pretext-espeak/main.cpp.
-constexpr uint32_t kSaid = 0, kHelperInitFailed = 1, kNoVoice = 3;
+constexpr uint32_t kSaid = 0, kNoVoice = 3;
 
 // The helper: $PRETEXT_ESPEAK_HELPER, else next to this program, else in the build folder.
 std::string espeak_helper_path() {
