@@ -119,6 +119,12 @@ expect_error "reads images, but .* is text" "$PRETEXT" pretrain --data corpus/un
   --max-steps 1 --out bad1
 expect_error "is image data, but the checkpoint's encoder reads text" "$PRETEXT" evaluate --checkpoint run/last.pt \
   --data fashion-mnist --limit 100 --out bad2
+# Packing documents into shared windows breaks next-sentence pairs; an unknown packing is named.
+expect_error "--packing corpus.*mlm-nsp" "$PRETEXT" pretrain --data corpus/unlabelled --task mlm-nsp \
+  --encoder bert-tiny --packing corpus --max-steps 1 --out bad5
+expect_error "packing must be document or corpus.*everything" "$PRETEXT" pretrain --data corpus/unlabelled \
+  --task mlm --encoder bert-tiny --packing everything --max-steps 1 --out bad5
+[ -e bad5 ] && fail "a refused run left its output folder"
 mkdir -p binary && printf '\0' > binary/blob.txt && head -c 4096 /dev/urandom >> binary/blob.txt
 expect_error "blob.txt" "$PRETEXT" tokenizer train --data binary --out bad3.model
 [ -e bad3.model ] && fail "a failed tokenizer run left a model file"

@@ -188,6 +188,54 @@ TEST_F(TextDatasetTest, SplitTruncateAndWindowLimit) {
   EXPECT_EQ(limited.truncated_documents(), 1);
 }
 
+TEST_F(TextDatasetTest, CorpusPackingFillsWindowsAcrossDocumentsWithASeparator) {
+  // Windows of 7 filled from A (2) [SEP] B (1) [SEP] C (3 + 2) [SEP] D (1): C's first sentence is
+  // cut at the first window's end and goes on in the second; the empty document adds nothing.
+  const std::vector<int64_t> sep{text::kSep};
+  TextCorpus corpus =
+      corpus_of({document({repeat(0, 2)}, 0), document({repeat(1, 1)}, 1), document({repeat(2, 3), repeat(3, 2)}, 1),
+                 document({}, 0), document({repeat(0, 1)}, 0)},
+                {"ham", "spam"});
+  TextWindowOptions packed = windows(10);
+  packed.packing = "corpus";
+  TextDataset dataset(corpus, small_tokenizer(), packed);
+  ASSERT_EQ(dataset.size(), 2);
+  EXPECT_EQ(dataset.window_tokens(0), ids(0, 2) + sep + ids(1, 1) + sep + ids(2, 2));
+  EXPECT_EQ(dataset.window_tokens(1), ids(2, 1) + ids(3, 2) + sep + ids(0, 1));
+  EXPECT_EQ(dataset.window_sentences(0), (std::vector<int64_t>{0, 0, 1, 1, 2, 2, 2}));
+  EXPECT_EQ(dataset.window_sentences(1), (std::vector<int64_t>{0, 1, 1, 2, 2}));
+  // A window belongs to the document that gives it the most tokens (the first of a tie), and
+  // has that one's label.
+  EXPECT_EQ(as_vector(dataset.window_documents()), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(as_vector(dataset.labels()), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(dataset.num_documents(), 5);
+  EXPECT_EQ(dataset.document_windows(0), (std::pair<int64_t, int64_t>{0, 1}));
+  EXPECT_EQ(dataset.document_windows(1), (std::pair<int64_t, int64_t>{0, 1}));
+  EXPECT_EQ(dataset.document_windows(2), (std::pair<int64_t, int64_t>{0, 2}));
+  EXPECT_EQ(dataset.document_windows(4), (std::pair<int64_t, int64_t>{1, 2}));
+  const auto [empty_begin, empty_end] = dataset.document_windows(3);
+  EXPECT_EQ(empty_begin, empty_end);
+  Batch batch = dataset.get(torch::tensor({1}, torch::kInt64));
+  EXPECT_EQ(as_vector(batch.input[0]), ids(2, 1) + ids(3, 2) + sep + ids(0, 1) + std::vector<int64_t>(2, text::kPad));
+  EXPECT_EQ(as_vector(batch.extra[0]), (std::vector<int64_t>{0, 1, 1, 2, 2, -1, -1}));
+
+  // The same text in per-document windows: four windows, 19 of 28 slots padding instead of 2 of 14.
+  TextDataset unpacked(corpus, small_tokenizer(), windows(10));
+  EXPECT_EQ(unpacked.size(), 4);
+  EXPECT_EQ(unpacked.total_tokens() + 3, dataset.total_tokens());  // the three separators
+
+  // A separator that would end a window is left out; a long sentence goes on across windows.
+  TextDataset ends(corpus_of({document({repeat(0, 6)}), document({repeat(1, 2)})}), small_tokenizer(), packed);
+  ASSERT_EQ(ends.size(), 2);
+  EXPECT_EQ(ends.window_tokens(0), ids(0, 6));
+  EXPECT_EQ(ends.window_tokens(1), ids(1, 2));
+  TextDataset cut(corpus_of({document({repeat(0, 3)}), document({repeat(1, 9)})}), small_tokenizer(), packed);
+  ASSERT_EQ(cut.size(), 2);
+  EXPECT_EQ(cut.window_tokens(0), ids(0, 3) + sep + ids(1, 3));
+  EXPECT_EQ(cut.window_tokens(1), ids(1, 6));
+  EXPECT_EQ(cut.window_sentences(1), (std::vector<int64_t>{0, 0, 0, 0, 1, 1}));
+}
+
 TEST_F(TextDatasetTest, LabelsAndClassesAreCarried) {
   TextCorpus corpus = corpus_of({document({repeat(0, 3), repeat(1, 4)}, 1), document({repeat(2, 2)}, 0),
                                  document({repeat(3, 1)}, -1)},
@@ -246,6 +294,28 @@ TEST_F(TextDatasetTest, BadInputAndOptionsAreClearErrors) {
   EXPECT_EQ(TextWindowOptions::from_json(options.to_json()).to_json(), options.to_json());
   EXPECT_THROW(TextWindowOptions::from_json({{"max_len", 64}}), ConfigError);
   EXPECT_THROW(TextWindowOptions::from_json({{"long_documents", "cut"}}), ConfigError);
+
+  TextWindowOptions packing = windows(16);
+  packing.packing = "everything";
+  EXPECT_NE(message(packing).find("packing"), std::string::npos);
+  packing.packing = "corpus";
+  EXPECT_EQ(message(packing), "no error");
+  EXPECT_EQ(TextWindowOptions::from_json(packing.to_json()).packing, "corpus");
+  packing.long_documents = "truncate";
+  EXPECT_NE(message(packing).find("long_documents split"), std::string::npos);
+  packing.long_documents = "split";
+  packing.max_windows_per_document = 2;
+  EXPECT_NE(message(packing).find("max_windows_per_document"), std::string::npos);
+  // A sentence pair is read as one window of its own; packing it with others is an input error.
+  TextDocument pair = document({repeat(0, 2), repeat(1, 2)}, -1, "pairs.jsonl:3");
+  pair.pair_start = 1;
+  packing.max_windows_per_document = 0;
+  try {
+    TextDataset(corpus_of({pair}), small_tokenizer(), packing);
+    ADD_FAILURE() << "a sentence pair packed";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("pairs.jsonl:3"), std::string::npos) << error.what();
+  }
 }
 
 // On generated documents: each document's windows, read back to back, are exactly its sentences'

@@ -82,6 +82,10 @@ void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
   app.add_option("--max-length", inputs.windows.max_length,
                  "text: tokens per encoder input, [CLS] and [SEP]s included")
       ->capture_default_str();
+  app.add_option("--packing", inputs.windows.packing,
+                 "text: document (a window holds one document's sentences; padding after a short one) | corpus "
+                 "(consecutive documents fill every window, a [SEP] between two, as RoBERTa; --task mlm)")
+      ->capture_default_str();
   app.add_option("--sample-rate", inputs.log_mel.sample_rate, "audio: every recording is resampled to this rate (Hz)")
       ->capture_default_str();
   app.add_option("--mels", inputs.log_mel.mels, "audio: log-mel bins of the front end")->capture_default_str();

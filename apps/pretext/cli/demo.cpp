@@ -53,6 +53,11 @@ constexpr int64_t kTextDemoFinetuneMinSteps = 100;
 // (macro-F1 at 1% of labels, 5 draws, one checkpoint: k-NN 66.3% → 87.5%, linear 81.1% → 88.1%,
 // docs/RESULTS.md).
 const char* const kTextDemoPooling = "mean";
+// Windows packed across documents and sentences, every one of its 61 tokens used: per-document
+// windows of whole sentences left 23% of them padding. Same VM, same draws, 10.5 minutes of
+// pretraining: 38,900 against 30,400 tokens/s, and macro-F1 at 1% of labels (10 draws) k-NN
+// 85.4% → 89.4%, fine-tune 90.6% → 91.7% (+9.4 → +10.5 over scratch; docs/RESULTS.md).
+const char* const kTextDemoPacking = "corpus";
 // The encoder's rate: 0.3 of the head's, after the head starts from the linear probe (LP-FT).
 // Same checkpoint and 5 draws at 1%: 0.3 gave 90.3% macro-F1, 1.0 87.3% (and one draw at 82%,
 // below its own linear probe), 0.1 89.1%.
@@ -133,6 +138,7 @@ void apply_text_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
   if (!given("--max-length")) config.inputs.windows.max_length = kTextDemoMaxLength;
   if (!given("--dropout")) config.encoder.dropout = kTextDemoDropout;
   if (!given("--pooling")) config.encoder.pooling = kTextDemoPooling;
+  if (!given("--packing")) config.inputs.windows.packing = kTextDemoPacking;
   if (!given("--out")) pretrain.out = "runs/demo-text";
   if (!given("--batch-size")) config.batch_size = kTextDemoBatchSize;
   if (!given("--optimizer")) config.trainer.optimizer.name = "adamw";

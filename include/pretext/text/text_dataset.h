@@ -7,6 +7,11 @@
 // tokens (sentence numbers 0 and 1), trimmed from the end of the longer segment to fit, so that
 // the formatted input is [CLS] A [SEP] B [SEP] as BERT's pair classification reads it.
 // Requires: document labels in [−1, class_names.size()).
+// With packing "corpus" (pretraining with masked-LM alone), windows cross documents and
+// sentences: the documents' tokens in corpus order, a [SEP] between two documents, cut into full
+// windows, as Hugging Face's run_mlm.py groups texts (RoBERTa's FULL-SENTENCES, Liu et al. 2019,
+// §4.2, cut at sentence ends instead, which leaves a fifth of 64-token windows empty); a window's
+// document (group) and label are those of the document that gives it the most tokens.
 // Guarantees: windows are in document order, those of one document contiguous; every batch has
 // L = max_length − 3 columns whatever its windows' lengths (sample_shape() = {L}).
 #pragma once
@@ -32,10 +37,15 @@ struct TextWindowOptions {
   // "truncate": only the first window (one sample per document, as a classifier's input).
   std::string long_documents = "split";
   int64_t max_windows_per_document = 0;  // the first N windows of each document; 0 = all
+  // "document": a window holds sentences of one document (the rest of it is padding);
+  // "corpus": consecutive documents fill every window to the last token (needs long_documents "split" and no
+  // max_windows_per_document; not for sentence pairs or next-sentence prediction).
+  std::string packing = "document";
 
   int64_t window_tokens() const { return max_length - 3; }
   // Throws ConfigError naming the field: max_length < 4, long_documents not split|truncate,
-  // max_windows_per_document < 0.
+  // max_windows_per_document < 0, packing not document|corpus or "corpus" with truncate or a
+  // window limit.
   void validate() const;
   static TextWindowOptions from_json(const nlohmann::json& values);  // validates; unknown keys throw
   nlohmann::json to_json() const;
@@ -61,10 +71,11 @@ class TextDataset : public Dataset {
 
   const TextWindowOptions& options() const { return options_; }
   // Documents of the corpus, including those that gave no window (no sentences).
-  int64_t num_documents() const { return static_cast<int64_t>(document_windows_.size()) - 1; }
+  int64_t num_documents() const { return static_cast<int64_t>(document_windows_.size()); }
   // int64 [size()]: the document of each window (the same as get()'s group).
   const torch::Tensor& window_documents() const { return window_documents_; }
-  // The windows [begin, end) of `document` (begin == end for one without text).
+  // The windows [begin, end) of `document` (begin == end for one without text; with packing
+  // "corpus" a window can also hold the documents before or after it).
   std::pair<int64_t, int64_t> document_windows(int64_t document) const;
   // The tokens of one window and each token's sentence number in it (as get() lays them out).
   std::vector<int64_t> window_tokens(int64_t window) const;
@@ -86,7 +97,7 @@ class TextDataset : public Dataset {
   // sentence_starts_[window_sentences_[w], window_sentences_[w+1]).
   std::vector<int64_t> sentence_starts_;
   std::vector<int64_t> window_sentence_offsets_;
-  std::vector<int64_t> document_windows_;  // [num_documents + 1] offsets into the windows
+  std::vector<std::pair<int64_t, int64_t>> document_windows_;  // [num_documents] windows [begin, end)
   torch::Tensor window_documents_;         // int64 [size()]
   torch::Tensor labels_;                   // int64 [size()]
   int64_t truncated_documents_ = 0;

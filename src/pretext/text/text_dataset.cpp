@@ -101,6 +101,12 @@ void TextWindowOptions::validate() const {
                 "text windows: long_documents must be split or truncate, got '", long_documents, "'");
   PRETEXT_CHECK(max_windows_per_document >= 0, ConfigError,
                 "text windows: max_windows_per_document must be ≥ 0 (0 = all), got ", max_windows_per_document);
+  PRETEXT_CHECK(packing == "document" || packing == "corpus", ConfigError,
+                "text windows: packing must be document or corpus, got '", packing, "'");
+  PRETEXT_CHECK(packing == "document" || (long_documents == "split" && max_windows_per_document == 0), ConfigError,
+                "text windows: packing corpus fills windows with every document's text, so it needs long_documents "
+                "split and no max_windows_per_document (got ",
+                long_documents, ", ", max_windows_per_document, ")");
 }
 
 TextWindowOptions TextWindowOptions::from_json(const nlohmann::json& values) {
@@ -108,7 +114,8 @@ TextWindowOptions TextWindowOptions::from_json(const nlohmann::json& values) {
   OptionReader reader(values, "text windows");
   reader.read("max_length", options.max_length)
       .read("long_documents", options.long_documents)
-      .read("max_windows_per_document", options.max_windows_per_document);
+      .read("max_windows_per_document", options.max_windows_per_document)
+      .read("packing", options.packing);
   reader.finish();
   options.validate();
   return options;
@@ -117,7 +124,8 @@ TextWindowOptions TextWindowOptions::from_json(const nlohmann::json& values) {
 nlohmann::json TextWindowOptions::to_json() const {
   return {{"max_length", max_length},
           {"long_documents", long_documents},
-          {"max_windows_per_document", max_windows_per_document}};
+          {"max_windows_per_document", max_windows_per_document},
+          {"packing", packing}};
 }
 
 TextDataset::TextDataset(const TextCorpus& corpus, const Tokenizer& tokenizer, const TextWindowOptions& options)
@@ -154,22 +162,80 @@ TextDataset::TextDataset(const TextCorpus& corpus, const Tokenizer& tokenizer, c
   std::vector<int64_t> window_labels;
   window_offsets_.push_back(0);
   window_sentence_offsets_.push_back(0);
-  document_windows_.push_back(0);
-  for (int64_t d = 0; d < documents; ++d) {
-    DocumentWindows& part = parts[d];
-    const auto token_base = static_cast<int64_t>(tokens_.size());
-    const auto sentence_base = static_cast<int64_t>(sentence_starts_.size());
-    tokens_.insert(tokens_.end(), part.tokens.begin(), part.tokens.end());
-    for (int64_t start : part.sentence_starts) sentence_starts_.push_back(token_base + start);
-    for (size_t w = 0; w < part.window_ends.size(); ++w) {
-      window_offsets_.push_back(token_base + part.window_ends[w]);
-      window_sentence_offsets_.push_back(sentence_base + part.window_sentence_ends[w]);
-      window_documents.push_back(d);
-      window_labels.push_back(corpus.documents[d].label);
+  document_windows_.reserve(corpus.documents.size());
+  if (options_.packing == "document") {
+    for (int64_t d = 0; d < documents; ++d) {
+      DocumentWindows& part = parts[d];
+      const auto token_base = static_cast<int64_t>(tokens_.size());
+      const auto sentence_base = static_cast<int64_t>(sentence_starts_.size());
+      const auto first_window = static_cast<int64_t>(window_documents.size());
+      tokens_.insert(tokens_.end(), part.tokens.begin(), part.tokens.end());
+      for (int64_t start : part.sentence_starts) sentence_starts_.push_back(token_base + start);
+      for (size_t w = 0; w < part.window_ends.size(); ++w) {
+        window_offsets_.push_back(token_base + part.window_ends[w]);
+        window_sentence_offsets_.push_back(sentence_base + part.window_sentence_ends[w]);
+        window_documents.push_back(d);
+        window_labels.push_back(corpus.documents[d].label);
+      }
+      if (part.dropped) ++truncated_documents_;
+      document_windows_.emplace_back(first_window, static_cast<int64_t>(window_documents.size()));
+      part = DocumentWindows();  // give the memory back as we go
     }
-    if (part.dropped) ++truncated_documents_;
-    document_windows_.push_back(static_cast<int64_t>(window_documents.size()));
-    part = DocumentWindows();  // give the memory back as we go
+  } else {
+    // The documents' tokens in corpus order, a [SEP] between two documents, cut into full windows
+    // (Hugging Face's run_mlm.py groups texts so); a sentence that does not fit the open window
+    // goes on in the next one.
+    std::vector<std::pair<int64_t, int64_t>> open_documents;  // (document, tokens) in the open window
+    auto window_count = [&] { return static_cast<int64_t>(window_documents.size()); };
+    auto filled = [&] { return static_cast<int64_t>(tokens_.size()) - window_offsets_.back(); };
+    auto close_window = [&] {
+      const auto most = std::max_element(open_documents.begin(), open_documents.end(),
+                                         [](const auto& a, const auto& b) { return a.second < b.second; });
+      window_offsets_.push_back(static_cast<int64_t>(tokens_.size()));
+      window_sentence_offsets_.push_back(static_cast<int64_t>(sentence_starts_.size()));
+      window_documents.push_back(most->first);
+      window_labels.push_back(corpus.documents[most->first].label);
+      open_documents.clear();
+    };
+    for (int64_t d = 0; d < documents; ++d) {
+      DocumentWindows& part = parts[d];
+      PRETEXT_CHECK(corpus.documents[d].pair_start < 0, InputError,
+                    corpus.documents[d].source.empty() ? source_ : corpus.documents[d].source,
+                    ": a sentence pair cannot be packed with other documents; use packing document");
+      const auto pieces = static_cast<int64_t>(part.sentence_starts.size());
+      int64_t first_window = window_count();
+      for (int64_t p = 0; p < pieces; ++p) {
+        int64_t at = part.sentence_starts[p];
+        const int64_t end = p + 1 < pieces ? part.sentence_starts[p + 1] : static_cast<int64_t>(part.tokens.size());
+        bool separated = false;  // a [SEP] opens this (the document's first) sentence
+        if (p == 0 && filled() > 0) {
+          // Alone at a window's end the separator is left out: the next window opens with [CLS].
+          if (filled() + 1 == capacity) {
+            close_window();
+          } else {
+            sentence_starts_.push_back(static_cast<int64_t>(tokens_.size()));
+            tokens_.push_back(static_cast<int32_t>(text::kSep));
+            separated = true;
+          }
+        }
+        if (p == 0) first_window = window_count();
+        while (at < end) {
+          if (!separated) sentence_starts_.push_back(static_cast<int64_t>(tokens_.size()));
+          separated = false;
+          const int64_t take = std::min(capacity - filled(), end - at);
+          tokens_.insert(tokens_.end(), part.tokens.begin() + at, part.tokens.begin() + at + take);
+          at += take;
+          if (open_documents.empty() || open_documents.back().first != d) open_documents.emplace_back(d, 0);
+          open_documents.back().second += take;
+          if (filled() == capacity) close_window();
+        }
+      }
+      // The document's last window is the open one, if its text reached it.
+      const bool in_open = !open_documents.empty() && open_documents.back().first == d;
+      document_windows_.emplace_back(first_window, window_count() + (in_open ? 1 : 0));
+      part = DocumentWindows();
+    }
+    if (filled() > 0) close_window();
   }
   PRETEXT_CHECK(size() > 0, InputError, source_.empty() ? "text corpus" : source_, ": no text to make samples of (",
                 corpus.documents.size(), " documents, none with a token)");
@@ -185,7 +251,7 @@ void TextDataset::check_window(int64_t window) const {
 std::pair<int64_t, int64_t> TextDataset::document_windows(int64_t document) const {
   PRETEXT_CHECK(document >= 0 && document < num_documents(), InputError, source_, ": document ", document,
                 " is out of range [0, ", num_documents(), ")");
-  return {document_windows_[document], document_windows_[document + 1]};
+  return document_windows_[document];
 }
 
 std::vector<int64_t> TextDataset::window_tokens(int64_t window) const {

@@ -212,7 +212,8 @@ RunInputs load_pretraining_inputs(const std::string& data, const EncoderConfig& 
                    {"tokenizer", tokenizer.summary()},
                    {"windows", options.windows.to_json()}};
   inputs.summary = dataset->source() + ": " + std::to_string(dataset->size()) + " windows of ≤ " +
-                   std::to_string(options.windows.window_tokens()) + " tokens from " +
+                   std::to_string(options.windows.window_tokens()) + " tokens" +
+                   (options.windows.packing == "corpus" ? " (packed across documents)" : "") + " from " +
                    std::to_string(dataset->num_documents()) + " documents (" + std::to_string(dataset->total_tokens()) +
                    " tokens, vocabulary " + std::to_string(tokenizer.vocab_size()) + ")";
   return inputs;

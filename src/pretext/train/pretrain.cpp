@@ -36,6 +36,11 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
                   " reads text, but ", config.data, " is images; use an image encoder (convnet, resnet18, vit-tiny, …)");
   }
 
+  // Next-sentence pairs are cut from a window's sentences, so they must not cross documents.
+  PRETEXT_CHECK(!(config.task == "mlm-nsp" && config.inputs.windows.packing == "corpus"), ConfigError,
+                "--packing corpus puts several documents in a window, but --task mlm-nsp needs a window's "
+                "sentences to follow each other; use --packing document or --task mlm");
+
   // A resumed text run keeps the tokenizer its checkpoint was trained with.
   std::map<std::string, std::string> reuse_assets;
   const auto checkpoint_path = config.trainer.out_dir / "last.pt";
