@@ -83,8 +83,8 @@ void add_input_flags(CLI::App& app, InputOptions& inputs, bool pretraining) {
                  "text: tokens per encoder input, [CLS] and [SEP]s included")
       ->capture_default_str();
   app.add_option("--packing", inputs.windows.packing,
-                 "text: document (a window holds one document's sentences; padding after a short one) | corpus "
-                 "(consecutive documents fill every window, a [SEP] between two, as RoBERTa; --task mlm)")
+                 "text: document (a window holds whole sentences of one document, then padding) | corpus (the "
+                 "documents' tokens fill every window, a [SEP] between two documents; --task mlm; the text demo's)")
       ->capture_default_str();
   app.add_option("--sample-rate", inputs.log_mel.sample_rate, "audio: every recording is resampled to this rate (Hz)")
       ->capture_default_str();
