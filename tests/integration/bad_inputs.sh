@@ -87,6 +87,11 @@ PRETEXT_LOG_LEVEL= "$PRETEXT" pretrain --data fashion-mnist --limit 128 --width 
 grep -q '^\[pretrain\]' run.toml && grep -q '^batch-size=96' run.toml && grep -q '^task="byol"' run.toml ||
   fail "--print-config lacks the given flags: $(head -20 run.toml)"
 "$PRETEXT" --config run.toml --print-config pretrain | diff - run.toml || fail "--print-config does not read back the same"
+# The demo's section holds only what was given: its other settings come from --modality's recipe.
+"$PRETEXT" --print-config demo --modality text --seed 3 >demo.toml
+grep -q '^modality="text"' demo.toml || fail "--print-config demo lacks --modality: $(cat demo.toml)"
+grep -q '^max-length' demo.toml && fail "--print-config demo wrote a generic default over the text recipe: $(cat demo.toml)"
+"$PRETEXT" --config demo.toml --print-config demo | diff - demo.toml || fail "--print-config demo does not read back the same"
 # Every command's --help ends with examples.
 for command in demo pretrain evaluate report inspect "tokenizer train"; do
   # Into a file first: `grep -q` stops reading at its match, and pipefail would then see the

@@ -426,7 +426,13 @@ int run_cli(int argc, char** argv) {
   if (print_config) {
     // The chosen subcommand's section, as `--config FILE` reads it back.
     for (const auto* sub : app.get_subcommands()) {
-      std::cout << "[" << sub->get_name() << "]\n" << sub->config_to_str(/*default_also=*/true, /*write_description=*/false);
+      // The demo fills what was not given from its --modality's recipe (apply_*_demo_defaults)
+      // after parsing; written out, the generic defaults would read back as given and replace
+      // that recipe. So the demo's section holds only what was given.
+      const bool demo_section = sub->get_name() == "demo";
+      std::cout << "[" << sub->get_name() << "]\n";
+      if (demo_section) std::cout << "# the given settings only: the others follow --modality (pretext demo --help)\n";
+      std::cout << sub->config_to_str(/*default_also=*/!demo_section, /*write_description=*/false);
     }
     return 0;
   }
