@@ -27,26 +27,15 @@
 #include <string>
 #include <vector>
 
+#include "pretext/data/espeak_protocol.h"
+
 namespace {
 
-// Statuses; kept in step with src/pretext/data/spoken_words.cpp.
-constexpr uint32_t kOk = 0, kInitFailed = 1, kBadRequest = 2, kNoVoice = 3, kSynthFailed = 4, kChildFailed = 5;
+using namespace pretext::espeak_protocol;
 
-bool write_all(int fd, const void* data, size_t size) {
-  const char* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t wrote = ::write(fd, bytes, size);
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote <= 0) return false;
-    bytes += wrote;
-    size -= static_cast<size_t>(wrote);
-  }
-  return true;
-}
-
+// A frame on stdout.
 bool write_frame(uint32_t status, const void* payload, uint32_t size) {
-  const uint32_t header[2] = {status, size};
-  return write_all(1, header, sizeof(header)) && (size == 0 || write_all(1, payload, size));
+  return pretext::espeak_protocol::write_frame(1, status, payload, size);
 }
 
 int collect_samples(short* wav, int count, espeak_EVENT* events) {

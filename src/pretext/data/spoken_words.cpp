@@ -30,6 +30,7 @@
 #include "pretext/core/log.h"
 #include "pretext/core/runtime.h"
 #include "pretext/data/audio.h"
+#include "pretext/data/espeak_protocol.h"
 #include "pretext/data/text.h"
 #include "pretext_build_paths.h"
 
@@ -101,8 +102,6 @@ void shuffle(std::vector<T>& items, Random& random) {
 // helper. Starting the espeak-ng program for each clip instead cost 32 ms, nearly all in the
 // kernel: 140 s of the corpus's 4,900 clips, against 15 s now (docs/RESULTS.md).
 
-// Frame statuses; kept in step with apps/pretext-espeak/main.cpp.
-constexpr uint32_t kSaid = 0, kNoVoice = 3;
 
 // The helper: $PRETEXT_ESPEAK_HELPER, else next to this program, else in the build folder.
 std::string espeak_helper_path() {
@@ -143,7 +142,7 @@ class EspeakHelper {
     uint32_t status = 0;
     std::string hello;
     PRETEXT_CHECK(read_frame(status, hello), IoError, path_, " could not start (", stopped_status(), ")", install);
-    PRETEXT_CHECK(status == kSaid, IoError, path_, ": ", hello, install);
+    PRETEXT_CHECK(status == espeak_protocol::kOk, IoError, path_, ": ", hello, install);
     std::istringstream fields(hello);
     std::string rate;
     std::getline(fields, rate, '\t');
@@ -175,8 +174,8 @@ class EspeakHelper {
     std::string payload;
     PRETEXT_CHECK(write_all(request) && read_frame(status, payload), IoError, what, ": ", path_, " stopped (",
                   stopped_status(), ")");
-    PRETEXT_CHECK(status != kNoVoice, IoError, what, ": espeak-ng has no voice '", voice, "'");
-    PRETEXT_CHECK(status == kSaid, IoError, what, " failed (", path_, " status ", status,
+    PRETEXT_CHECK(status != espeak_protocol::kNoVoice, IoError, what, ": espeak-ng has no voice '", voice, "'");
+    PRETEXT_CHECK(status == espeak_protocol::kOk, IoError, what, " failed (", path_, " status ", status,
                   payload.empty() ? "" : ": " + payload, ")");
     AudioClip clip;
     clip.sample_rate = sample_rate_;
@@ -192,33 +191,8 @@ class EspeakHelper {
   }
 
  private:
-  bool write_all(const std::string& bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t wrote = ::write(to_, bytes.data() + done, bytes.size() - done);
-      if (wrote < 0 && errno == EINTR) continue;
-      if (wrote <= 0) return false;
-      done += static_cast<size_t>(wrote);
-    }
-    return true;
-  }
-  bool read_exactly(char* into, size_t size) {
-    while (size > 0) {
-      const ssize_t got = ::read(from_, into, size);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return false;
-      into += got;
-      size -= static_cast<size_t>(got);
-    }
-    return true;
-  }
-  bool read_frame(uint32_t& status, std::string& payload) {
-    uint32_t header[2];
-    if (!read_exactly(reinterpret_cast<char*>(header), sizeof(header))) return false;
-    status = header[0];
-    payload.assign(header[1], '\0');
-    return read_exactly(payload.data(), payload.size());
-  }
+  bool write_all(const std::string& bytes) { return espeak_protocol::write_all(to_, bytes.data(), bytes.size()); }
+  bool read_frame(uint32_t& status, std::string& payload) { return espeak_protocol::read_frame(from_, status, payload); }
   // How the helper ended, once its output closed early.
   std::string stopped_status() {
     if (pid_ <= 0) return "not running";
