@@ -18,13 +18,13 @@ grep -q "batch 64 (2 ranks × 32)" ddp.log || fail "rank 0 does not report the g
 [ "$(grep -c '^\[rank 1\].*epoch 1 step' ddp.log)" -eq 0 ] || fail "rank 1 printed progress lines"
 [ -f ddp/last.pt ] && [ -f ddp/metrics.jsonl ] || fail "rank 0 wrote no checkpoint or metrics"
 [ "$(grep -c '"step"' ddp/metrics.jsonl)" -ge 8 ] || fail "metrics.jsonl should have one record per step, written once"
-"$PRETEXT" inspect ddp/last.pt | grep -q '"world_size": *2' || fail "the checkpoint does not record 2 ranks"
+"$PRETEXT" inspect ddp/last.pt | grep '"world_size": *2' >/dev/null || fail "the checkpoint does not record 2 ranks"
 
 # The same run resumed on one rank: its 8 steps of 64 are 16 steps of 32.
 PRETEXT_LOG_LEVEL=info "$PRETEXT" "${base[@]}" --max-steps 20 --out ddp --resume >resume.log 2>&1 ||
   fail "resuming on one rank failed: $(tail -n 20 resume.log)"
 grep -q "resuming a 2-rank run on 1 rank(s): step 8 → 16" resume.log || fail "no world-size conversion: $(grep -i resum resume.log)"
-"$PRETEXT" inspect ddp/last.pt | grep -Eq '"step": *20' || fail "the resumed run did not reach step 20"
+"$PRETEXT" inspect ddp/last.pt | grep -E '"step": *20' >/dev/null || fail "the resumed run did not reach step 20"
 echo "2 ranks, then --resume on 1: ok"
 
 # A rank killed mid-run: the survivor stops with an error naming the failed collective.
@@ -66,7 +66,7 @@ wait "$rank0" || status=$?
 [ "$status" -eq 2 ] || fail "the survivor of a killed rank exited with $status, expected 2: $(tail -n 5 killed-0.log)"
 grep -Eq "distributed (all-reduce|broadcast|all-gather) failed on rank 0 of 2" killed-0.log ||
   fail "unclear error after a rank was killed: $(tail -n 5 killed-0.log)"
-echo "rank 1 killed: rank 0 exited in ${took} s: $(grep -Eo 'distributed .* failed on rank 0 of 2[^:]*' killed-0.log | head -n 1)"
+echo "rank 1 killed: rank 0 exited in ${took} s: $(grep -Eo 'distributed .* failed on rank 0 of 2[^:]*' killed-0.log | sed -n 1p)"
 
 ranks frozen --dist-timeout 5
 kill -STOP "$rank1"

@@ -25,7 +25,7 @@ common=(--data fashion-mnist --limit 4000 --batch-size 128 --seed 7 --knn-every 
 evaluate() {
   "$PRETEXT" evaluate --checkpoint "$1/last.pt" --limit 4000 --labels-per-class 100 --protocol knn \
     --out "$1/eval" --seed 7 >/dev/null
-  grep -Eo '"top1": *[0-9.e-]+' "$1/eval/results.json" | head -1 | sed -E 's/.*: *//'
+  grep -Eo '"top1": *[0-9.e-]+' "$1/eval/results.json" | sed -n 1p | sed -E 's/.*: *//'
 }
 if [ -n "${PRETEXT_BASELINE:-}" ] && [ "$baseline_only" = 0 ]; then
   [ -s "$PRETEXT_BASELINE" ] || fail "no random-encoder baseline in $PRETEXT_BASELINE (did its fixture test fail?)"

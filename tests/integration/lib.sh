@@ -1,5 +1,8 @@
 # Shared helpers for the integration tests. Each test runs in its own folder $WORK.
 set -euo pipefail
+# Under pipefail a pipeline fails when its writer dies of SIGPIPE, which happens, by scheduling, when
+# the reader stops early: never end a pipeline in `head` or `grep -q`; use `sed -n 1,Np` and
+# `grep … >/dev/null`, which read all their input (CI failed once on `printf … | head -3`).
 : "${PRETEXT:?PRETEXT must point at the pretext program}"
 WORK=${PRETEXT_TEST_WORK:-$(mktemp -d)}
 rm -rf "$WORK"
@@ -34,5 +37,5 @@ done_collapsed_steps() {
 
 # json_get <file> <jq-like python-free path>: tiny reader using grep for flat numeric keys.
 json_number() {
-  grep -Eo "\"$2\": *[-0-9.e]+" "$1" | head -1 | sed -E 's/.*: *//'
+  grep -Eo "\"$2\": *[-0-9.e]+" "$1" | sed -n 1p | sed -E 's/.*: *//'
 }

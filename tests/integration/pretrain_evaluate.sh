@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 [ -f run/metrics.jsonl ] || fail "no metrics log"
 [ -f run/config.json ] || fail "no config.json"
 grep -q '"contrastive_acc"' run/metrics.jsonl || fail "metrics lack the task's statistics"
-ls run | grep -q '\.tmp\.' && fail "a temporary file was left behind"
+ls run | grep '\.tmp\.' >/dev/null && fail "a temporary file was left behind"
 
 "$PRETEXT" evaluate --checkpoint run/last.pt --limit 1500 --labels-per-class 10 --all-labels \
   --protocol knn,linear,finetune,scratch --finetune-max-steps 20 --finetune-min-steps 20 --linear-epochs 5 \

@@ -13,7 +13,7 @@ browser=$(command -v chromium-headless-shell || command -v chromium || true)
 # --json: stdout is the results document alone.
 [ "$(head -c 1 eval.json)" = "{" ] && [ "$(tail -c 2 eval.json)" = "}" ] || fail "--json printed more than JSON"
 grep -q '"summary"' eval.json && grep -q '"embedding_2d"' eval.json || fail "--json lacks the summary or the map"
-"$PRETEXT" report run | grep -q "report: run/report.html" || fail "pretext report did not name its file"
+"$PRETEXT" report run | grep "report: run/report.html" >/dev/null || fail "pretext report did not name its file"
 expect_error "nowhere" "$PRETEXT" report nowhere
 
 flags=(--no-sandbox --disable-gpu --hide-scrollbars --enable-logging=stderr --v=0 --window-size=1000,3000)

@@ -25,7 +25,7 @@ kept=$(ls rot/checkpoints | xargs)
 [ -f rot-eval/results.json ] || fail "no results for the rotation checkpoint"
 
 # The example program registers `jigsaw` and reuses pretext's command line.
-"$PRETEXT_EXAMPLE" list | grep -q '^  jigsaw' || fail "jigsaw is not listed"
+"$PRETEXT_EXAMPLE" list | grep '^  jigsaw' >/dev/null || fail "jigsaw is not listed"
 "$PRETEXT_EXAMPLE" pretrain --task jigsaw --data fashion-mnist --limit 256 --width 8 --batch-size 32 \
   --max-steps 4 --out jig
 [ -f jig/last.pt ] || fail "jigsaw wrote no checkpoint"

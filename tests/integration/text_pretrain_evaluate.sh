@@ -69,7 +69,7 @@ grep -q '"modality":"text"' run/config.json || grep -q '"modality": "text"' run/
 
 # It learns: the masked-LM loss of the last logged steps is below that of the first ones.
 mlm_losses=$(grep -Eo '"mlm_loss": *[0-9.e+-]+' run/metrics.jsonl | sed -E 's/.*: *//')
-first=$(printf '%s\n' "$mlm_losses" | head -3 | awk '{ s += $1 } END { print s / NR }')
+first=$(printf '%s\n' "$mlm_losses" | sed -n 1,3p | awk '{ s += $1 } END { print s / NR }')
 last=$(printf '%s\n' "$mlm_losses" | tail -3 | awk '{ s += $1 } END { print s / NR }')
 echo "masked-LM loss: first logged steps $first, last $last"
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.3) }' || fail "masked-LM loss did not fall ($first -> $last)"
