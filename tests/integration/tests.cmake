@@ -26,7 +26,7 @@ set_tests_properties(cli_two_hosts PROPERTIES SKIP_RETURN_CODE 77)
 # Speech and video: the user's own folders end to end, and each task beats a random encoder.
 pretext_add_test(cli_media_folders media_folders.sh)
 pretext_add_test(audio_contrastive_learns media_learns.sh ARGS speech audio-contrastive --epochs 2)
-pretext_add_test(frame_order_learns media_learns.sh ARGS video frame-order --epochs 3)
+pretext_add_test(frame_order_learns media_learns.sh ARGS video frame-order --epochs 6)
 pretext_add_test(clip_contrastive_learns media_learns.sh ARGS video clip-contrastive --epochs 2)
 # The longest tests first (seconds on 2 cores, fresh-clone CI run): ctest -j 2 starts tests by
 # falling COST, so the run does not end with one long test alone on the machine.

@@ -115,6 +115,12 @@ TEST(DataLoader, DropLastDropsOnlyTheShortBatch) {
   auto dropped = epoch_indices(dropping, 0);
   ASSERT_EQ(dropped.size(), 2u);
   EXPECT_EQ(dropped[0], kept[0]);  // same order, just shorter
+  // A full batch is the configured size (the LR scales with it), not samples / batches (10).
+  EXPECT_EQ(dropping.batch_size(), 8);
+  EXPECT_EQ(keeping.batch_size(), 8);
+  LoaderOptions whole = options(64);
+  whole.drop_last = false;
+  EXPECT_EQ(Loader(numbered(21), whole).batch_size(), 21);
 
   EXPECT_THROW(Loader(numbered(5), options(8)), ConfigError);  // not one full batch
   LoaderOptions bad = options(0);

@@ -6,6 +6,7 @@
 // end of the epoch; a reader error on the background thread is re-thrown from next().
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -41,6 +42,8 @@ class Loader {
   std::optional<Batch> next();
   int64_t batches_per_epoch() const;
   int64_t samples_per_epoch() const;  // this rank's samples per epoch
+  // Samples in a full batch: the configured size, or the whole epoch when that is smaller.
+  int64_t batch_size() const { return std::min(options_.batch_size, samples_per_epoch()); }
   const Dataset& dataset() const { return *dataset_; }
 
  private:

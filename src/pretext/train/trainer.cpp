@@ -135,7 +135,9 @@ int64_t Trainer::plan_total_steps(double seconds_per_step, double elapsed_second
 TrainResult Trainer::fit() {
   const std::filesystem::path checkpoint_path = options_.out_dir / "last.pt";
   const int64_t per_epoch = loader_.batches_per_epoch();
-  const int64_t batch_size = loader_.samples_per_epoch() / std::max<int64_t>(1, per_epoch);
+  // The configured batch, not samples / batches: with drop_last that rounds up (4,000 samples in
+  // 31 batches of 128 gave 129, and a peak LR 0.8% high).
+  const int64_t batch_size = loader_.batch_size();
   // Data-parallel: every rank runs this loop on its shard; rank 0 ("lead") alone writes files and
   // progress lines. Decisions that depend on a rank's own view (a NaN loss, a signal, the clock)
   // are agreed through a collective, so that all ranks take the same steps.
