@@ -29,6 +29,12 @@ grep -q '"top1"' speech/eval/results.json || fail "no results from the audio eva
 # Video: moving objects written as .mkv files, read back as a video folder.
 "$PRETEXT" data moving-objects --limit 40 --out videos >/dev/null
 ls videos/by-direction/train | grep east >/dev/null || fail "no direction folders written"
+# The spoken-words ranges: refused for another dataset, and an empty range is named before espeak-ng runs.
+expect_error "spoken-words options" "$PRETEXT" data moving-objects --snr-min-db 0 --out bad-videos-out
+[ -e bad-videos-out ] && fail "a refused pretext data left its folder"
+expect_error "snr_min_db must be <= snr_max_db" "$PRETEXT" data spoken-words --snr-min-db 20 --snr-max-db 10 \
+  --out bad-words-out
+[ -e bad-words-out ] && fail "a refused spoken-words corpus left its folder"
 "$PRETEXT" pretrain --data videos/by-direction --encoder video-cnn3d --width 4 --task clip-contrastive \
   --clip-frames 4 --batch-size 8 --max-steps 3 --knn-every 0 --out video >/dev/null
 "$PRETEXT" evaluate --checkpoint video/last.pt --labels-per-class 2 --protocol knn --out video/eval >/dev/null

@@ -375,6 +375,20 @@ int run_cli(int argc, char** argv) {
                    "folder to write (spoken-words: default the data cache, where --data spoken-words reads it)");
   data->add_option("--limit", data_flags.limit, "moving-objects: videos from the first N images of each split (0 = all)")
       ->capture_default_str();
+  auto& words = data_flags.spoken_words;
+  data->add_option("--speed-min", words.speed_min, "spoken-words: slowest speech, espeak-ng words per minute (≥ 80)")
+      ->capture_default_str();
+  data->add_option("--speed-max", words.speed_max, "spoken-words: fastest speech (≤ 450)")->capture_default_str();
+  data->add_option("--pitch-min", words.pitch_min, "spoken-words: lowest espeak-ng pitch (0–99)")->capture_default_str();
+  data->add_option("--pitch-max", words.pitch_max, "spoken-words: highest pitch")->capture_default_str();
+  data->add_option("--snr-min-db", words.snr_min_db, "spoken-words: loudest background noise, as a signal-to-noise ratio")
+      ->capture_default_str();
+  data->add_option("--snr-max-db", words.snr_max_db, "spoken-words: quietest background noise")->capture_default_str();
+  data->footer(
+      "\nA spoken-words corpus with other ranges goes in a folder of its own (a finished corpus with other\n"
+      "options is refused): --out FOLDER writes FOLDER/pretrain and FOLDER/digits for --data; PRETEXT_DATA=FOLDER\n"
+      "moves the data cache that --data spoken-words and spoken-digits read.\n"
+      "  pretext data spoken-words --snr-min-db -5 --snr-max-db 15 --out noisy-words");
 
   LaunchFlags launch_flags;
   auto* launch = app.add_subcommand("launch", "run a command as N ranks of one job on this machine, as torchrun does: "

@@ -59,6 +59,7 @@ struct DataFlags {
   std::string dataset;
   std::string out;
   int64_t limit = 0;  // moving-objects: videos per split from the first N images (0 = all)
+  SpokenWordsOptions spoken_words;  // spoken-words: the ranges of speed, pitch and noise
 };
 
 void add_runtime_flags(CLI::App& app, RuntimeFlags& flags);

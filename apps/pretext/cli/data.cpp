@@ -45,12 +45,14 @@ void ensure_spoken_words(const SpokenWordsOptions& options, const std::string& o
 int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags) {
   const Runtime runtime = start_runtime(runtime_flags);
   if (flags.dataset == "spoken-words") {
-    SpokenWordsOptions options;
+    SpokenWordsOptions options = flags.spoken_words;
     options.seed = runtime.seed;  // --seed: the voices' split, speeds, pitches and noise
     ensure_spoken_words(options, flags.out);
     std::cout << "spoken-words: " << (flags.out.empty() ? spoken_words_folder() : flags.out) << "\n";
     return 0;
   }
+  PRETEXT_CHECK(flags.spoken_words.to_json() == SpokenWordsOptions().to_json(), ConfigError,
+                "pretext data ", flags.dataset, ": --speed-*, --pitch-* and --snr-* are spoken-words options");
   if (flags.dataset == "moving-objects") {
     PRETEXT_CHECK(!flags.out.empty(), ConfigError, "pretext data moving-objects needs --out FOLDER (the named datasets "
                   "moving-objects and moving-objects-class are made in memory and need no files)");
