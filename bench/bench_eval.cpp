@@ -12,11 +12,18 @@
 //                                                        (batch 256, LARS, after 2 warm-up steps):
 //                                                        self time per operator and per phase, as
 //                                                        a Markdown table
+//   build/bench/bench_eval int8 WARMUP STEPS BATCH       the ConvNet's features as extract_features
+//                                                        runs them against the same network in int8
+//                                                        (oneDNN's quantized convolutions, BN folded,
+//                                                        scales from the first batch), alternating:
+//                                                        images/s of each, and the cosine between
+//                                                        their features (an experiment: docs/PERFORMANCE.md)
 //   build/bench/bench_eval knn QUERIES                   k-NN (k 20, τ 0.07) of QUERIES test
 //                                                        features against the 60,000 training ones
 //                                                        (a random ConvNet's): seconds
 #include <sys/resource.h>
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/record_function.h>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -52,7 +59,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int usage() {
   std::fprintf(stderr,
                "usage: bench_eval augment WARMUP STEPS BATCH | features ENCODER WARMUP STEPS BATCH | "
-               "profile ENCODER STEPS | knn QUERIES\n");
+               "profile ENCODER STEPS | int8 WARMUP STEPS BATCH | knn QUERIES\n");
   return 2;
 }
 
@@ -170,6 +177,100 @@ int profile_simclr(const std::string& encoder_name, int steps, const pretext::Im
   return 0;
 }
 
+// The ConvNet in int8, end to end: each BN folded into its convolution, weights quantized per
+// output channel, activations per tensor with scales from a float pass over `calibration`; the
+// tensor stays quantized from the input to the last ReLU (max-pool runs on it as it is).
+class Int8ConvNet {
+ public:
+  Int8ConvNet(torch::nn::Module& encoder, const torch::Tensor& calibration) {
+    std::vector<torch::nn::Conv2dImpl*> convs;
+    std::vector<torch::nn::BatchNorm2dImpl*> norms;
+    for (auto& module : encoder.modules(/*include_self=*/false)) {
+      if (auto* conv = module->as<torch::nn::Conv2d>()) convs.push_back(conv);
+      if (auto* norm = module->as<torch::nn::BatchNorm2d>()) norms.push_back(norm);
+    }
+    TORCH_CHECK(convs.size() == 7 && norms.size() == 7, "int8: expected the ConvNet's 7 conv-BN pairs");
+    static auto prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::conv2d_prepack", "");
+    torch::NoGradGuard no_grad;
+    input_scale_ = calibration.abs().max().item<double>() / 127;
+    torch::Tensor x = calibration;
+    for (size_t i = 0; i < convs.size(); ++i) {
+      auto& norm = *norms[i];
+      auto factor = norm.weight / (norm.running_var + norm.options.eps()).sqrt();
+      auto weight = convs[i]->weight * factor.view({-1, 1, 1, 1});
+      auto bias = norm.bias - norm.running_mean * factor;
+      const int64_t padding = weight.size(2) / 2;
+      x = torch::relu(torch::conv2d(x, weight, bias, 1, padding));
+      Layer layer;
+      layer.scale = std::max(x.max().item<double>(), 1e-6) / 255;
+      layer.pool = (i == 1 || i == 3);
+      if (layer.pool) x = torch::max_pool2d(x, 2);
+      auto scales = (weight.abs().amax({1, 2, 3}).clamp_min(1e-8) / 127).to(torch::kDouble);
+      auto quantized = at::quantize_per_channel(weight.contiguous(), scales, torch::zeros({weight.size(0)}, torch::kLong), 0,
+                                                torch::kQInt8);
+      torch::jit::Stack stack{quantized, c10::optional<torch::Tensor>(bias.contiguous()), c10::List<int64_t>({1, 1}),
+                              c10::List<int64_t>({padding, padding}), c10::List<int64_t>({1, 1}), int64_t{1}};
+      prepack.callBoxed(&stack);
+      layer.packed = stack[0];
+      layers_.push_back(std::move(layer));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& input) const {
+    static auto conv_relu = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::conv2d_relu", "new");
+    torch::NoGradGuard no_grad;
+    torch::Tensor x = at::quantize_per_tensor(input, input_scale_, 128, torch::kQUInt8);
+    for (const Layer& layer : layers_) {
+      torch::jit::Stack stack{x, layer.packed, layer.scale, int64_t{0}};
+      conv_relu.callBoxed(&stack);
+      x = stack[0].toTensor();
+      if (layer.pool) x = torch::max_pool2d(x, {2, 2}, {2, 2}, {0, 0}, {1, 1});
+    }
+    return x.dequantize().mean({2, 3});
+  }
+
+ private:
+  struct Layer {
+    c10::IValue packed;
+    double scale = 1;
+    bool pool = false;
+  };
+  double input_scale_ = 1;
+  std::vector<Layer> layers_;
+};
+
+int int8_features(int64_t warmup, int64_t steps, int64_t batch, const pretext::DatasetPtr& train,
+                  const pretext::Preprocessor& preprocessor, const pretext::Runtime& runtime) {
+  at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  auto encoder = fashion_mnist_encoder("convnet");
+  auto inputs = [&](int64_t step) {
+    const int64_t first = (step * batch) % (train->size() - batch);
+    return preprocessor.input(train->get(torch::arange(first, first + batch, torch::kLong)), *encoder, runtime.device);
+  };
+  Int8ConvNet int8(*encoder, inputs(0));
+  auto subset = [&](int64_t step) {
+    const int64_t first = (step * batch) % (train->size() - batch);
+    return std::make_shared<pretext::SubsetDataset>(train, torch::arange(first, first + batch, torch::kLong));
+  };
+  double float_seconds = 0, int8_seconds = 0, min_cosine = 1;
+  for (int64_t step = 0; step < warmup + steps; ++step) {
+    auto data = subset(step);
+    auto start = std::chrono::steady_clock::now();
+    auto reference = pretext::extract_features(*encoder, *data, preprocessor, runtime, batch);
+    const double float_time = seconds_since(start);
+    start = std::chrono::steady_clock::now();
+    auto quantized = int8.forward(preprocessor.input(data->get(torch::arange(batch, torch::kLong)), *encoder, runtime.device));
+    const double int8_time = seconds_since(start);
+    if (step < warmup) continue;
+    float_seconds += float_time;
+    int8_seconds += int8_time;
+    min_cosine = std::min(min_cosine, torch::cosine_similarity(reference, quantized, 1).min().item<double>());
+  }
+  std::printf("{\"extract_features_images_per_second\": %.1f, \"int8_images_per_second\": %.1f, \"ratio\": %.2f, "
+              "\"min_cosine\": %.5f}\n",
+              steps * batch / float_seconds, steps * batch / int8_seconds, float_seconds / int8_seconds, min_cosine);
+  return 0;
+}
+
 }  // namespace
 
 PRETEXT_PASSIVE_OPENMP_AT_LOAD();  // as the pretext program runs
@@ -227,6 +328,11 @@ int main(int argc, char** argv) {
   if (mode == "profile") {
     if (argc != 4) return usage();
     return profile_simclr(argv[2], std::stoi(argv[3]), *train, mean, std);
+  }
+  if (mode == "int8") {
+    if (argc != 5) return usage();
+    pretext::ImagePreprocessor preprocessor(pretext::Normalization{mean, std});
+    return int8_features(std::stoll(argv[2]), std::stoll(argv[3]), std::stoll(argv[4]), train, preprocessor, runtime);
   }
   if (mode == "knn") {
     if (argc != 3) return usage();
