@@ -316,7 +316,7 @@ int run_cli(int argc, char** argv) {
   EvaluateFlags evaluate_flags;
   PretrainFlags demo_pretrain = demo_pretrain_defaults();
   EvaluateFlags demo_evaluate = demo_evaluate_defaults();
-  double demo_budget_minutes = 15;
+  double demo_budget_minutes = kDemoBudgetMinutes;
 
   auto* demo = app.add_subcommand("demo", "the default job: Fashion-MNIST, pretrain with labels withheld, then "
                                           "10/100/all labels per class against a from-scratch baseline; "
@@ -327,7 +327,8 @@ int run_cli(int argc, char** argv) {
   add_runtime_flags(*demo, runtime_flags);
   add_pretrain_flags(*demo, demo_pretrain, true);
   add_evaluate_flags(*demo, demo_evaluate, true);
-  demo->add_option("--budget-minutes", demo_budget_minutes, "total wall-clock budget, pretraining and evaluation")
+  demo->add_option("--budget-minutes", demo_budget_minutes,
+                   "total wall-clock budget, pretraining and evaluation (--modality speech: 24 unless given)")
       ->capture_default_str();
   demo->add_option("--epochs", demo_pretrain.config.trainer.epochs,
                    "pretraining epochs (0 = fit pretraining into the budget)")
@@ -467,7 +468,10 @@ int run_cli(int argc, char** argv) {
                                           demo_pretrain.config.inputs.modality);
       std::vector<std::string> also_evaluate;
       if (text) apply_text_demo_defaults(demo_pretrain, demo_evaluate, given);
-      if (modality == "audio") also_evaluate = apply_speech_demo_defaults(demo_pretrain, demo_evaluate, given);
+      if (modality == "audio") {
+        also_evaluate = apply_speech_demo_defaults(demo_pretrain, demo_evaluate, given);
+        if (!given("--budget-minutes")) demo_budget_minutes = kSpeechDemoBudgetMinutes;
+      }
       if (modality == "video") also_evaluate = apply_video_demo_defaults(demo_pretrain, demo_evaluate, given);
       return run_demo(demo_pretrain, demo_evaluate, demo_budget_minutes, runtime_flags, also_evaluate);
     }

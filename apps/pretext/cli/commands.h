@@ -94,6 +94,10 @@ std::vector<std::string> apply_speech_demo_defaults(PretrainFlags& pretrain, Eva
                                                     const std::function<bool(const std::string&)>& given);
 std::vector<std::string> apply_video_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
                                                    const std::function<bool(const std::string&)>& given);
+// The demo's default --budget-minutes: 15, and 24 for speech, whose evaluation trains its 18
+// networks for 300 steps each (about 17 minutes on 2 cores).
+constexpr double kDemoBudgetMinutes = 15;
+constexpr double kSpeechDemoBudgetMinutes = 24;
 
 int run_pretrain(const PretrainFlags& flags, const RuntimeFlags& runtime_flags);
 int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags);
