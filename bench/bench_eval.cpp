@@ -41,6 +41,7 @@
 #include "pretext/core/runtime.h"
 #include "pretext/data/datasets.h"
 #include "pretext/eval/protocols.h"
+#include "pretext/models/conv_bn.h"
 #include "pretext/tasks/task.h"
 #include "pretext/train/optim.h"
 
@@ -195,10 +196,7 @@ class Int8ConvNet {
     input_scale_ = calibration.abs().max().item<double>() / 127;
     torch::Tensor x = calibration;
     for (size_t i = 0; i < convs.size(); ++i) {
-      auto& norm = *norms[i];
-      auto factor = norm.weight / (norm.running_var + norm.options.eps()).sqrt();
-      auto weight = convs[i]->weight * factor.view({-1, 1, 1, 1});
-      auto bias = norm.bias - norm.running_mean * factor;
+      const auto [weight, bias] = pretext::fold_batch_norm(*convs[i], *norms[i]);
       const int64_t padding = weight.size(2) / 2;
       x = torch::relu(torch::conv2d(x, weight, bias, 1, padding));
       Layer layer;
@@ -242,15 +240,14 @@ int int8_features(int64_t warmup, int64_t steps, int64_t batch, const pretext::D
                   const pretext::Preprocessor& preprocessor, const pretext::Runtime& runtime) {
   at::globalContext().setQEngine(at::QEngine::ONEDNN);
   auto encoder = fashion_mnist_encoder("convnet");
-  auto inputs = [&](int64_t step) {
-    const int64_t first = (step * batch) % (train->size() - batch);
-    return preprocessor.input(train->get(torch::arange(first, first + batch, torch::kLong)), *encoder, runtime.device);
-  };
-  Int8ConvNet int8(*encoder, inputs(0));
   auto subset = [&](int64_t step) {
     const int64_t first = (step * batch) % (train->size() - batch);
     return std::make_shared<pretext::SubsetDataset>(train, torch::arange(first, first + batch, torch::kLong));
   };
+  auto input = [&](const pretext::Dataset& data) {
+    return preprocessor.input(data.get(torch::arange(batch, torch::kLong)), *encoder, runtime.device);
+  };
+  Int8ConvNet int8(*encoder, input(*subset(0)));
   double float_seconds = 0, int8_seconds = 0, min_cosine = 1;
   for (int64_t step = 0; step < warmup + steps; ++step) {
     auto data = subset(step);
@@ -258,7 +255,7 @@ int int8_features(int64_t warmup, int64_t steps, int64_t batch, const pretext::D
     auto reference = pretext::extract_features(*encoder, *data, preprocessor, runtime, batch);
     const double float_time = seconds_since(start);
     start = std::chrono::steady_clock::now();
-    auto quantized = int8.forward(preprocessor.input(data->get(torch::arange(batch, torch::kLong)), *encoder, runtime.device));
+    auto quantized = int8.forward(input(*data));
     const double int8_time = seconds_since(start);
     if (step < warmup) continue;
     float_seconds += float_time;

@@ -95,7 +95,7 @@ std::vector<std::string> apply_speech_demo_defaults(PretrainFlags& pretrain, Eva
 std::vector<std::string> apply_video_demo_defaults(PretrainFlags& pretrain, EvaluateFlags& evaluate,
                                                    const std::function<bool(const std::string&)>& given);
 // The demo's default --budget-minutes: 15, and 24 for speech, whose evaluation trains its 18
-// networks for 300 steps each (about 17 minutes on 2 cores).
+// networks for 300 steps each (14.5 minutes on the 2-core EPYC VM).
 constexpr double kDemoBudgetMinutes = 15;
 constexpr double kSpeechDemoBudgetMinutes = 24;
 

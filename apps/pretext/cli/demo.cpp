@@ -77,7 +77,7 @@ const char* const kSpeechDemoEvalData = "spoken-digits";
 const char* const kSpeechDemoTask = "audio-contrastive";
 const char* const kSpeechDemoEncoder = "audio-transformer";
 constexpr int64_t kSpeechDemoBatchSize = 128;
-// The evaluation trains 18 networks (fine-tune and scratch, 3 budgets × 3 draws), about 17 minutes
+// The evaluation trains 18 networks (fine-tune and scratch, 3 budgets × 3 draws), about 15 minutes
 // on 2 cores: pretraining gets a quarter of the 24-minute budget (kSpeechDemoBudgetMinutes), 6 minutes.
 constexpr double kSpeechDemoPretrainShare = 0.25;
 constexpr double kSpeechDemoBaseLr = 2e-3;  // AdamW, per 256 clips
@@ -87,7 +87,7 @@ constexpr int64_t kSpeechDemoLabelDraws = 3;
 // away. One checkpoint, 3 draws, 5 per class: scratch 89.7 → 94.5%, SSL + fine-tune 91.0 → 92.1%
 // (docs/RESULTS.md).
 // Batches of 64 labelled clips keep 300 steps at 20 per class as long as 150 steps of 128 were
-// (96 epochs); with 128 the demo's evaluation took 37 minutes here. 1 and 5 per class (10 and 50
+// (96 epochs); with 128 the demo's evaluation took 35 minutes here. 1 and 5 per class (10 and 50
 // clips) fit one batch either way.
 constexpr int64_t kSpeechDemoFinetuneMaxSteps = 300;
 constexpr int64_t kSpeechDemoFinetuneMinSteps = 300;

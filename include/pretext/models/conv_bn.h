@@ -41,6 +41,14 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
 // `bn` has conv's output channels.
 torch::Tensor conv_bn(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
 
+// The kernel (in the conv kernel's memory format) and bias of bn(conv(·)) as one convolution, with
+// BN's running statistics: what conv_bn() runs in eval mode.
+struct FoldedConv {
+  torch::Tensor weight;
+  torch::Tensor bias;
+};
+FoldedConv fold_batch_norm(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
+
 // conv(relu(bn(x))) in training, keeping only x for the backward pass: relu(bn(x)) — the
 // convolution's input, as large as x — is recomputed there from x and the batch's statistics (one
 // elementwise pass) instead of being stored. Same values, gradients and running-statistics updates

@@ -238,9 +238,7 @@ SyncBatchNormScope::~SyncBatchNormScope() { sync_group = std::move(previous_); }
 torch::Tensor batch_norm(torch::nn::BatchNorm1dImpl& bn, const torch::Tensor& x) { return batch_norm_of(bn, x); }
 torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) { return batch_norm_of(bn, x); }
 
-torch::Tensor conv_bn(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
-  if (bn.is_training() || !bn.options.track_running_stats()) return batch_norm(bn, conv.forward(x));
-  const std::vector<int64_t> padding = same_padding(conv);
+FoldedConv fold_batch_norm(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
   torch::Tensor scale = bn.running_var.add(bn.options.eps()).rsqrt();
   torch::Tensor shift = -bn.running_mean * scale;
   if (bn.options.affine()) {
@@ -248,9 +246,14 @@ torch::Tensor conv_bn(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& b
     shift = shift * bn.weight + bn.bias;
   }
   if (conv.options.bias()) shift = shift + conv.bias * scale;
-  const torch::Tensor weight =
-      (conv.weight * scale.reshape({-1, 1, 1, 1})).contiguous(conv.weight.suggest_memory_format());
-  return torch::conv2d(x, weight, shift, *conv.options.stride(), padding, {1, 1}, conv.options.groups());
+  return {(conv.weight * scale.reshape({-1, 1, 1, 1})).contiguous(conv.weight.suggest_memory_format()), shift};
+}
+
+torch::Tensor conv_bn(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  if (bn.is_training() || !bn.options.track_running_stats()) return batch_norm(bn, conv.forward(x));
+  const FoldedConv folded = fold_batch_norm(conv, bn);
+  return torch::conv2d(x, folded.weight, folded.bias, *conv.options.stride(), same_padding(conv), {1, 1},
+                       conv.options.groups());
 }
 
 torch::Tensor bn_relu_conv(torch::nn::BatchNorm2dImpl& bn, torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
