@@ -168,6 +168,100 @@ TEST(TasksMaskedFrames, PredictsHiddenFramesBetterAfterAShortRun) {
   EXPECT_LT(last, 0.7 * first) << "first " << first << ", last " << last;
 }
 
+// One step's unit features written out: DCT-II sums over the mels of the step's frame means.
+std::vector<double> reference_step_cepstra(const torch::Tensor& packed, int64_t clip, int64_t step, int64_t cepstra) {
+  const int64_t mels = packed.size(1) - 1, frames = packed.size(2);
+  auto frame_mean = [&](int64_t mel, int64_t from, int64_t to) {
+    double sum = 0;
+    for (int64_t f = 4 * step + from; f < std::min(4 * step + to, frames); ++f) {
+      sum += packed[clip][1 + mel][f].item<double>();
+    }
+    return sum / static_cast<double>(to - from);
+  };
+  std::vector<double> features(2 * cepstra, 0.0);
+  for (int64_t k = 0; k < cepstra; ++k) {
+    for (int64_t m = 0; m < mels; ++m) {
+      const double basis = std::cos(M_PI * static_cast<double>(k) * (static_cast<double>(m) + 0.5) / mels);
+      features[k] += basis * frame_mean(m, 0, 4);
+      features[cepstra + k] += basis * (frame_mean(m, 2, 4) - frame_mean(m, 0, 2));
+    }
+  }
+  return features;
+}
+
+TEST(TasksMaskedUnits, StepFeaturesAreTheDctOfEachStepsFrames) {
+  torch::manual_seed(4);
+  auto packed = pack_frames(torch::randn({2, kMels, 14}), torch::tensor({14, 9}, torch::kLong));
+  auto features = step_cepstra(packed, 5);
+  ASSERT_EQ(features.sizes(), (std::vector<int64_t>{2, AudioTransformerEncoder::steps_for(14), 10}));
+  for (int64_t clip : {0, 1}) {
+    for (int64_t step : {0, 2, 3}) {  // step 3 of 14 frames holds 2 frames and 2 of padding
+      const auto expected = reference_step_cepstra(packed, clip, step, 5);
+      for (int64_t i = 0; i < 10; ++i) EXPECT_NEAR(features[clip][step][i].item<double>(), expected[i], 1e-4);
+    }
+  }
+  EXPECT_THROW(step_cepstra(packed, kMels + 1), ConfigError);
+}
+
+TEST(TasksMaskedUnits, KMeansFindsSeparatedClusters) {
+  torch::manual_seed(6);
+  auto centres = torch::tensor({{0.0, 0.0}, {10.0, 0.0}, {0.0, 10.0}, {10.0, 10.0}});
+  auto truth = torch::arange(4, torch::kLong).repeat_interleave(50);
+  auto points = centres.index_select(0, truth) + 0.5 * torch::randn({200, 2});
+  torch::Generator generator = at::detail::createCPUGenerator(2);
+  auto centroids = kmeans(points, 4, 20, generator);
+  auto found = nearest_centroid(points, centroids);
+  // Every true cluster maps to one found cluster, and no two to the same.
+  std::set<int64_t> used;
+  for (int64_t c = 0; c < 4; ++c) {
+    auto members = found.slice(0, 50 * c, 50 * (c + 1));
+    EXPECT_TRUE(members.eq(members[0]).all().item<bool>()) << "cluster " << c;
+    used.insert(members[0].item<int64_t>());
+  }
+  EXPECT_EQ(used.size(), 4U);
+  EXPECT_THROW(kmeans(points.slice(0, 0, 3), 4, 20, generator), InputError);
+}
+
+TEST(TasksMaskedUnits, LossMatchesAStepByStepComputation) {
+  torch::manual_seed(8);
+  auto logits = torch::randn({3, 5, 7});
+  auto units = torch::randint(7, {3, 5}, torch::kLong);
+  auto hidden = torch::rand({3, 5}).lt(0.5);
+  hidden[0][0] = true;
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t b = 0; b < 3; ++b) {
+    for (int64_t t = 0; t < 5; ++t) {
+      if (!hidden[b][t].item<bool>()) continue;
+      double normaliser = 0;
+      for (int64_t u = 0; u < 7; ++u) normaliser += std::exp(logits[b][t][u].item<double>());
+      total += std::log(normaliser) - logits[b][t][units[b][t].item<int64_t>()].item<double>();
+      ++count;
+    }
+  }
+  EXPECT_NEAR(MaskedUnitsTask::masked_units_loss(logits, units, hidden).item<double>(), total / count, 1e-5);
+}
+
+TEST(TasksMaskedUnits, FitsUnitsOnceAndLearnsToPredictThem) {
+  auto made = make_task("masked-units", audio_context({{"units", 8}, {"augment", {{"crop_seconds", 0.5}}}}));
+  auto& task = dynamic_cast<MaskedUnitsTask&>(*made);
+  EXPECT_FALSE(task.fitted());
+  Batch batch = tone_batch(16, 2);
+  double first = 0;
+  fit_steps(task, batch, 1, 3e-3, &first);
+  ASSERT_TRUE(task.fitted());
+  auto centroids = task.named_buffers()["unit_centroids"].clone();
+  // A random head scores about log(8) on 8 units; a short run does clearly better.
+  EXPECT_NEAR(first, std::log(8.0), 1.0);
+  double ignored = 0;
+  const double last = fit_steps(task, batch, 40, 3e-3, &ignored);
+  EXPECT_LT(last, 0.6 * first) << "first " << first << ", last " << last;
+  // The units stay the ones fitted on the first batch.
+  EXPECT_TRUE(task.named_buffers()["unit_centroids"].equal(centroids));
+  EXPECT_THROW(make_task("masked-units", audio_context({{"units", 1}})), ConfigError);
+  EXPECT_THROW(make_task("masked-units", audio_context({{"cepstra", kMels + 1}})), ConfigError);
+}
+
 TEST(TasksAudioContrastive, StepGivesTheNtXentOfTwoSegmentsWithGradientsEverywhere) {
   auto task = make_task("audio-contrastive", audio_context({{"augment", {{"crop_seconds", 0.4}}}}));
   auto output = task->step(tone_batch(8, 3));
@@ -187,6 +281,7 @@ TEST(TasksAudio, RefuseARunWhoseDataIsNotAudio) {
   context.preprocessing = {{"modality", "image"}, {"mean", {0.5}}, {"std", {0.25}}};
   EXPECT_THROW(make_task("audio-contrastive", context), ConfigError);
   EXPECT_THROW(make_task("masked-frames", context), ConfigError);
+  EXPECT_THROW(make_task("masked-units", context), ConfigError);
 }
 
 TEST(TasksFrameOrder, OrdersAreForwardReversedOrNeither) {

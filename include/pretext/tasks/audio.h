@@ -9,7 +9,13 @@
 //       wav2vec 2.0 masks its latents), and a linear head predicts each hidden step's log-mel
 //       frames from the context; the loss is the mean squared error on the hidden valid frames
 //       only (MAE's choice: the visible frames carry no loss).
-// Requires an encoder with per-step outputs (audio-transformer) for masked-frames.
+//   masked-units — HuBERT's first iteration (Hsu et al. 2021) on a small scale: every encoder
+//       step gets a discrete unit, the nearest of k-means centroids over MFCC-like features of
+//       its frames (the DCT of the log-mels, which drops the pitch harmonics, and a delta); the
+//       centroids are fitted once, on the first batch, and kept in checkpoints. Spans of steps are
+//       hidden as in masked-frames and a linear head predicts each hidden step's unit from the
+//       context (cross-entropy on the hidden valid steps only).
+// Requires an encoder with per-step outputs (audio-transformer) for masked-frames and masked-units.
 #pragma once
 
 #include "pretext/augment/audio.h"
@@ -71,6 +77,52 @@ class MaskedFramesTask : public PretextTask {
   LogMel log_mel_;
   std::shared_ptr<AudioTransformerEncoder> encoder_;
   torch::nn::Linear head_{nullptr};
+};
+
+struct MaskedUnitsOptions {
+  int64_t units = 50;             // k-means clusters (HuBERT's first iteration: 100, over MFCCs)
+  int64_t cepstra = 13;           // DCT coefficients of the log-mels per step (as MFCCs keep 13)
+  int64_t kmeans_iterations = 30;
+  double mask_ratio = 0.5;        // expected fraction of valid steps hidden
+  int64_t mask_span = 3;          // hidden spans of this many encoder steps (120 ms)
+  AudioAugmentOptions augment = MaskedFramesOptions::mild_augment();
+  static MaskedUnitsOptions from_json(const nlohmann::json& values);
+  nlohmann::json to_json() const;
+};
+
+// Unit features per encoder step, float [B, steps, 2·cepstra], from packed frames [B, 1 + mels, T]:
+// the first `cepstra` DCT-II coefficients (over mels) of the step's 4 frames' mean log-mel, then
+// those of its last two frames' mean minus its first two frames' mean (a delta).
+torch::Tensor step_cepstra(const torch::Tensor& packed, int64_t cepstra);
+
+// Lloyd's k-means with k-means++ seeding: points float [N, D] (N ≥ k) → centroids float [k, D].
+torch::Tensor kmeans(const torch::Tensor& points, int64_t k, int64_t iterations, torch::Generator& generator);
+// The index of each point's nearest centroid (squared Euclidean): int64 [N].
+torch::Tensor nearest_centroid(const torch::Tensor& points, const torch::Tensor& centroids);
+
+class MaskedUnitsTask : public PretextTask {
+ public:
+  MaskedUnitsTask(const TaskContext& context, MaskedUnitsOptions options);
+  Output step(const Batch& batch) override;
+  EncoderPtr encoder() const override { return encoder_; }
+  nlohmann::json options_json() const override { return options_.to_json(); }
+  // Mean cross-entropy of `logits` [B, steps, units] against `units` int64 [B, steps] over the
+  // hidden steps (bool [B, steps]; exposed for the independent check in the tests).
+  static torch::Tensor masked_units_loss(const torch::Tensor& logits, const torch::Tensor& units,
+                                         const torch::Tensor& hidden);
+  bool fitted() const { return fitted_.item<bool>(); }
+  // The unit of every step of packed frames: int64 [B, steps] (fitted() must be true).
+  torch::Tensor units_of(const torch::Tensor& packed) const;
+
+ private:
+  void fit_units(const torch::Tensor& features);
+  MaskedUnitsOptions options_;
+  LogMel log_mel_;
+  std::shared_ptr<AudioTransformerEncoder> encoder_;
+  torch::nn::Linear head_{nullptr};
+  // Buffers, so that checkpoints keep the units: centroids [units, 2·cepstra] of standardised
+  // features, the features' mean and std [2·cepstra], and whether they are fitted (bool []).
+  torch::Tensor centroids_, feature_mean_, feature_std_, fitted_;
 };
 
 // The log-mel front end a task context carries (its preprocessing's "log_mel"); ConfigError when

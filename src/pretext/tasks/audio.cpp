@@ -1,5 +1,8 @@
 #include "pretext/tasks/audio.h"
 
+#include <cmath>
+#include <tuple>
+
 #include "pretext/augment/audio_input.h"
 #include "pretext/core/options.h"
 
@@ -73,19 +76,28 @@ AudioAugmentOptions MaskedFramesOptions::mild_augment() {
   return augment;
 }
 
+namespace {
+
+// The options both masked-prediction tasks have — mask_ratio, mask_span and augment (given keys
+// over the task's defaults) — read and checked; finishes the reader.
+void read_masking(OptionReader& reader, const std::string& task, double& ratio, int64_t& span,
+                  AudioAugmentOptions& augment) {
+  nlohmann::json merged = augment.to_json();
+  nlohmann::json given = nlohmann::json::object();
+  reader.read("mask_ratio", ratio).read("mask_span", span).read("augment", given);
+  reader.finish();
+  merged.update(given);
+  augment = AudioAugmentOptions::from_json(merged);
+  PRETEXT_CHECK(ratio > 0 && ratio < 1, ConfigError, "task ", task, ": mask_ratio must be in (0, 1), got ", ratio);
+  PRETEXT_CHECK(span >= 1, ConfigError, "task ", task, ": mask_span must be ≥ 1, got ", span);
+}
+
+}  // namespace
+
 MaskedFramesOptions MaskedFramesOptions::from_json(const nlohmann::json& values) {
   MaskedFramesOptions options;
   OptionReader reader(values, "task masked-frames");
-  nlohmann::json augment = options.augment.to_json();
-  nlohmann::json given = nlohmann::json::object();
-  reader.read("mask_ratio", options.mask_ratio).read("mask_span", options.mask_span).read("augment", given);
-  reader.finish();
-  augment.update(given);
-  options.augment = AudioAugmentOptions::from_json(augment);
-  PRETEXT_CHECK(options.mask_ratio > 0 && options.mask_ratio < 1, ConfigError,
-                "task masked-frames: mask_ratio must be in (0, 1), got ", options.mask_ratio);
-  PRETEXT_CHECK(options.mask_span >= 1, ConfigError, "task masked-frames: mask_span must be ≥ 1, got ",
-                options.mask_span);
+  read_masking(reader, "masked-frames", options.mask_ratio, options.mask_span, options.augment);
   return options;
 }
 
@@ -117,6 +129,51 @@ torch::Tensor draw_span_mask(const torch::Tensor& valid, double ratio, int64_t s
   return hidden.to(valid.device());
 }
 
+namespace {
+
+// The encoder a masked-prediction task needs (per-step outputs), registered as the task's "encoder".
+std::shared_ptr<AudioTransformerEncoder> per_step_encoder(torch::nn::Module& task, const TaskContext& context,
+                                                          const std::string& name) {
+  auto encoder = make_encoder(context.encoder);
+  auto per_step = std::dynamic_pointer_cast<AudioTransformerEncoder>(encoder);
+  PRETEXT_CHECK(per_step != nullptr, ConfigError, "task ", name, " needs an encoder with per-step outputs ",
+                "(audio-transformer), not '", context.encoder.name, "'");
+  task.register_module("encoder", encoder);
+  return per_step;
+}
+
+// The encoder run on packed frames with spans of steps hidden: their input frames set to the
+// mean (0), so that no convolution sees them, and their latents replaced by the mask vector.
+struct MaskedRun {
+  torch::Tensor states;  // [B, steps, width]
+  torch::Tensor valid;   // bool [B, steps]
+  torch::Tensor hidden;  // bool [B, steps]
+  double hidden_fraction() const {
+    return hidden.to(torch::kFloat32).sum().item<double>() / std::max<double>(1, valid.sum().item<double>());
+  }
+  // The mean of the valid steps' states, detached: the monitors' embedding.
+  torch::Tensor pooled() const {
+    auto weights = valid.to(states.scalar_type()).unsqueeze(2);
+    return ((states * weights).sum(1) / weights.sum(1).clamp_min(1)).detach();
+  }
+};
+
+MaskedRun run_masked(AudioTransformerEncoder& encoder, const torch::Tensor& packed, double ratio, int64_t span,
+                     torch::Generator& generator) {
+  const int64_t frames = packed.size(2);
+  auto step_valid = packed.select(1, 0).gt(0.5).slice(1, 0, frames, AudioTransformerEncoder::kFramesPerStep);
+  MaskedRun run;
+  run.hidden = draw_span_mask(step_valid, ratio, span, generator);
+  auto frame_hidden = run.hidden.repeat_interleave(AudioTransformerEncoder::kFramesPerStep, 1).slice(1, 0, frames);
+  auto input = packed.clone();
+  input.slice(1, 1).masked_fill_(frame_hidden.unsqueeze(1), 0.0);
+  std::tie(run.states, run.valid) = encoder.forward_steps(input, run.hidden);
+  TORCH_INTERNAL_ASSERT(run.states.size(1) == AudioTransformerEncoder::steps_for(frames));
+  return run;
+}
+
+}  // namespace
+
 torch::Tensor MaskedFramesTask::masked_frames_loss(const torch::Tensor& prediction, const torch::Tensor& packed,
                                                    const torch::Tensor& hidden) {
   const int64_t batch = packed.size(0), mels = packed.size(1) - 1, frames = packed.size(2);
@@ -135,11 +192,7 @@ MaskedFramesTask::MaskedFramesTask(const TaskContext& context, MaskedFramesOptio
     : PretextTask("MaskedFramesTask", context.seed),
       options_(std::move(options)),
       log_mel_(log_mel_from_context(context, "masked-frames")) {
-  auto encoder = make_encoder(context.encoder);
-  encoder_ = std::dynamic_pointer_cast<AudioTransformerEncoder>(encoder);
-  PRETEXT_CHECK(encoder_ != nullptr, ConfigError, "task masked-frames needs an encoder with per-step outputs ",
-                "(audio-transformer), not '", context.encoder.name, "'");
-  register_module("encoder", encoder);
+  encoder_ = per_step_encoder(*this, context, "masked-frames");
   head_ = register_module("head", torch::nn::Linear(encoder_->dim(),
                                                     AudioTransformerEncoder::kFramesPerStep * encoder_->mels()));
 }
@@ -149,24 +202,157 @@ PretextTask::Output MaskedFramesTask::step(const Batch& batch) {
   auto [waveforms, lengths] =
       augment_waveforms(batch.input, batch.extra, log_mel_.options().sample_rate, options_.augment, generator());
   auto packed = audio_frames(log_mel_, waveforms, lengths);
-  const int64_t frames = packed.size(2);
-  const int64_t steps = AudioTransformerEncoder::steps_for(frames);
-  auto step_valid = packed.select(1, 0).gt(0.5).slice(1, 0, frames, AudioTransformerEncoder::kFramesPerStep);
-  auto hidden = draw_span_mask(step_valid, options_.mask_ratio, options_.mask_span, generator());
-  // The hidden steps' input frames are set to the mean (0) too, so that no convolution sees them.
-  auto frame_hidden = hidden.repeat_interleave(AudioTransformerEncoder::kFramesPerStep, 1).slice(1, 0, frames);
-  auto input = packed.clone();
-  input.slice(1, 1).masked_fill_(frame_hidden.unsqueeze(1), 0.0);
-  auto [states, valid] = encoder_->forward_steps(input, hidden);
-  TORCH_INTERNAL_ASSERT(states.size(1) == steps);
-  auto loss = masked_frames_loss(head_->forward(states), packed, hidden);
-  auto weights = valid.to(states.scalar_type()).unsqueeze(2);
-  auto pooled = ((states * weights).sum(1) / weights.sum(1).clamp_min(1)).detach();
+  auto masked = run_masked(*encoder_, packed, options_.mask_ratio, options_.mask_span, generator());
   Output output;
-  output.loss = loss;
-  output.stats = {{"hidden_fraction", hidden.to(torch::kFloat32).sum().item<double>() /
-                                          std::max<double>(1, valid.sum().item<double>())}};
-  output.embedding = pooled;
+  output.loss = masked_frames_loss(head_->forward(masked.states), packed, masked.hidden);
+  output.stats = {{"hidden_fraction", masked.hidden_fraction()}};
+  output.embedding = masked.pooled();
+  return output;
+}
+
+MaskedUnitsOptions MaskedUnitsOptions::from_json(const nlohmann::json& values) {
+  MaskedUnitsOptions options;
+  OptionReader reader(values, "task masked-units");
+  reader.read("units", options.units).read("cepstra", options.cepstra).read("kmeans_iterations", options.kmeans_iterations);
+  read_masking(reader, "masked-units", options.mask_ratio, options.mask_span, options.augment);
+  PRETEXT_CHECK(options.units >= 2, ConfigError, "task masked-units: units must be ≥ 2, got ", options.units);
+  PRETEXT_CHECK(options.cepstra >= 1, ConfigError, "task masked-units: cepstra must be ≥ 1, got ", options.cepstra);
+  PRETEXT_CHECK(options.kmeans_iterations >= 1, ConfigError, "task masked-units: kmeans_iterations must be ≥ 1, got ",
+                options.kmeans_iterations);
+  return options;
+}
+
+nlohmann::json MaskedUnitsOptions::to_json() const {
+  return {{"units", units},           {"cepstra", cepstra},     {"kmeans_iterations", kmeans_iterations},
+          {"mask_ratio", mask_ratio}, {"mask_span", mask_span}, {"augment", augment.to_json()}};
+}
+
+torch::Tensor step_cepstra(const torch::Tensor& packed, int64_t cepstra) {
+  const int64_t batch = packed.size(0), mels = packed.size(1) - 1, frames = packed.size(2);
+  PRETEXT_CHECK(cepstra <= mels, ConfigError, "task masked-units: cepstra (", cepstra, ") must be ≤ the log-mel bins (",
+                mels, ")");
+  const int64_t per_step = AudioTransformerEncoder::kFramesPerStep;
+  const int64_t steps = AudioTransformerEncoder::steps_for(frames);
+  auto log_mels = torch::constant_pad_nd(packed.slice(1, 1).to(torch::kFloat32), {0, steps * per_step - frames}, 0)
+                      .view({batch, mels, steps, per_step});
+  auto mean = log_mels.mean(3);                                                                // [B, mels, steps]
+  auto delta = log_mels.slice(3, per_step / 2).mean(3) - log_mels.slice(3, 0, per_step / 2).mean(3);
+  // DCT-II basis [cepstra, mels]: cos(π k (m + ½) / mels).
+  auto k = torch::arange(cepstra, packed.options().dtype(torch::kFloat32)).unsqueeze(1);
+  auto m = torch::arange(mels, packed.options().dtype(torch::kFloat32)).unsqueeze(0) + 0.5;
+  auto basis = torch::cos(k * m * (M_PI / static_cast<double>(mels)));
+  auto transform = [&basis](const torch::Tensor& x) { return torch::matmul(basis, x).transpose(1, 2); };
+  return torch::cat({transform(mean), transform(delta)}, 2);  // [B, steps, 2·cepstra]
+}
+
+torch::Tensor nearest_centroid(const torch::Tensor& points, const torch::Tensor& centroids) {
+  // |p − c|² = |p|² − 2 p·c + |c|², and |p|² is the same for every centroid.
+  auto scores = centroids.square().sum(1).unsqueeze(0) - 2 * torch::matmul(points, centroids.t());
+  return scores.argmin(1);
+}
+
+torch::Tensor kmeans(const torch::Tensor& points, int64_t k, int64_t iterations, torch::Generator& generator) {
+  const int64_t n = points.size(0);
+  PRETEXT_CHECK(n >= k, InputError, "k-means: ", n, " points for ", k, " clusters");
+  auto x = points.to(torch::kFloat32).contiguous();
+  // k-means++ seeding (Arthur and Vassilvitskii 2007): each next centre drawn in proportion to the
+  // squared distance to the nearest centre so far.
+  auto centroids = torch::empty({k, x.size(1)}, x.options());
+  const int64_t first = torch::randint(n, {1}, generator, torch::kLong).item<int64_t>();
+  centroids[0].copy_(x[first]);
+  auto nearest = (x - x[first]).square().sum(1);
+  for (int64_t c = 1; c < k; ++c) {
+    const double total = nearest.sum().item<double>();
+    const int64_t pick = total > 0 ? torch::multinomial(nearest, 1, false, generator).item<int64_t>()
+                                   : torch::randint(n, {1}, generator, torch::kLong).item<int64_t>();
+    centroids[c].copy_(x[pick]);
+    nearest = torch::minimum(nearest, (x - x[pick]).square().sum(1));
+  }
+  for (int64_t iteration = 0; iteration < iterations; ++iteration) {
+    auto assignment = nearest_centroid(x, centroids);
+    auto sums = torch::zeros_like(centroids).index_add_(0, assignment, x);
+    auto counts = torch::bincount(assignment, {}, k).to(torch::kFloat32);
+    auto occupied = counts.gt(0).unsqueeze(1);
+    // An empty cluster keeps its centre.
+    auto updated = torch::where(occupied, sums / counts.clamp_min(1).unsqueeze(1), centroids);
+    const bool moved = !updated.equal(centroids);
+    centroids = updated;
+    if (!moved) break;
+  }
+  return centroids;
+}
+
+MaskedUnitsTask::MaskedUnitsTask(const TaskContext& context, MaskedUnitsOptions options)
+    : PretextTask("MaskedUnitsTask", context.seed),
+      options_(std::move(options)),
+      log_mel_(log_mel_from_context(context, "masked-units")) {
+  encoder_ = per_step_encoder(*this, context, "masked-units");
+  PRETEXT_CHECK(options_.cepstra <= encoder_->mels(), ConfigError, "task masked-units: cepstra (", options_.cepstra,
+                ") must be ≤ the log-mel bins (", encoder_->mels(), ")");
+  head_ = register_module("head", torch::nn::Linear(encoder_->dim(), options_.units));
+  const int64_t features = 2 * options_.cepstra;
+  centroids_ = register_buffer("unit_centroids", torch::zeros({options_.units, features}));
+  feature_mean_ = register_buffer("unit_feature_mean", torch::zeros({features}));
+  feature_std_ = register_buffer("unit_feature_std", torch::ones({features}));
+  fitted_ = register_buffer("units_fitted", torch::zeros({}, torch::kBool));
+}
+
+void MaskedUnitsTask::fit_units(const torch::Tensor& features) {
+  torch::NoGradGuard no_grad;
+  auto points = features.to(torch::kCPU, torch::kFloat32);
+  PRETEXT_CHECK(points.size(0) >= options_.units, InputError, "task masked-units: the first batch has ",
+                points.size(0), " valid steps, fewer than the ", options_.units,
+                " units to fit (use a larger batch or fewer units)");
+  auto mean = points.mean(0);
+  auto std = points.std(0).clamp_min(1e-6);
+  auto centroids = kmeans((points - mean) / std, options_.units, options_.kmeans_iterations, generator());
+  centroids_.copy_(centroids);
+  feature_mean_.copy_(mean);
+  feature_std_.copy_(std);
+  // Every rank predicts the same units: rank 0's.
+  for (auto& buffer : {centroids_, feature_mean_, feature_std_}) process_group()->broadcast(buffer, 0);
+  fitted_.fill_(true);
+}
+
+torch::Tensor MaskedUnitsTask::units_of(const torch::Tensor& packed) const {
+  auto features = step_cepstra(packed, options_.cepstra);  // [B, steps, D]
+  auto flat = (features.reshape({-1, features.size(2)}) - feature_mean_) / feature_std_;
+  return nearest_centroid(flat, centroids_).view({features.size(0), features.size(1)});
+}
+
+torch::Tensor MaskedUnitsTask::masked_units_loss(const torch::Tensor& logits, const torch::Tensor& units,
+                                                 const torch::Tensor& hidden) {
+  auto log_probabilities = torch::log_softmax(logits.to(torch::kFloat32), 2);
+  auto picked = log_probabilities.gather(2, units.unsqueeze(2)).squeeze(2);  // [B, steps]
+  auto weight = hidden.to(torch::kFloat32);
+  return -(picked * weight).sum() / weight.sum().clamp_min(1);
+}
+
+PretextTask::Output MaskedUnitsTask::step(const Batch& batch) {
+  PRETEXT_CHECK(batch.extra.defined(), InputError, "task masked-units needs audio batches (waveforms and lengths)");
+  auto [waveforms, lengths] =
+      augment_waveforms(batch.input, batch.extra, log_mel_.options().sample_rate, options_.augment, generator());
+  auto packed = audio_frames(log_mel_, waveforms, lengths);
+  if (!fitted()) {
+    torch::NoGradGuard no_grad;
+    const int64_t frames = packed.size(2);
+    auto step_valid = packed.select(1, 0).gt(0.5).slice(1, 0, frames, AudioTransformerEncoder::kFramesPerStep);
+    auto features = step_cepstra(packed, options_.cepstra);
+    fit_units(features.index({step_valid}));
+  }
+  torch::Tensor units;
+  {
+    torch::NoGradGuard no_grad;
+    units = units_of(packed);
+  }
+  auto masked = run_masked(*encoder_, packed, options_.mask_ratio, options_.mask_span, generator());
+  auto logits = head_->forward(masked.states);
+  Output output;
+  output.loss = masked_units_loss(logits, units, masked.hidden);
+  const double correct = logits.detach().argmax(2).eq(units).logical_and(masked.hidden).sum().item<double>();
+  output.stats = {{"hidden_fraction", masked.hidden_fraction()},
+                  {"unit_accuracy", correct / std::max<double>(1, masked.hidden.sum().item<double>())}};
+  output.embedding = masked.pooled();
   return output;
 }
 

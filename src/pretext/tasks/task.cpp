@@ -112,6 +112,12 @@ Registry<TaskFactory>& task_registry() {
         },
         "speech: hide spans of log-mel frames, predict them from context (masked spectrogram modelling)");
     made->add(
+        "masked-units",
+        [](const TaskContext& context) {
+          return std::make_shared<MaskedUnitsTask>(context, MaskedUnitsOptions::from_json(context.options));
+        },
+        "speech (HuBERT): hide spans of steps, predict each one's k-means unit of MFCC-like features");
+    made->add(
         "clip-contrastive",
         [](const TaskContext& context) {
           return std::make_shared<ClipContrastiveTask>(context, ClipContrastiveOptions::from_json(context.options));

@@ -66,8 +66,9 @@ PretrainResult run_pretraining(const PretrainConfig& config, const Runtime& runt
     const bool fits = inputs.modality == "audio" ? audio_encoder : video_encoder;
     PRETEXT_CHECK(fits, ConfigError, "--encoder ", context.encoder.name, " does not read ", inputs.modality, "; ",
                   config.data, " is ", inputs.modality,
-                  inputs.modality == "audio" ? ": use --encoder audio-transformer with --task audio-contrastive or masked-frames"
-                                             : ": use --encoder video-cnn3d with --task clip-contrastive or frame-order");
+                  inputs.modality == "audio"
+                      ? ": use --encoder audio-transformer with --task audio-contrastive, masked-frames or masked-units"
+                      : ": use --encoder video-cnn3d with --task clip-contrastive or frame-order");
   } else {
     PRETEXT_CHECK(!audio_encoder && !video_encoder, ConfigError, "--encoder ", context.encoder.name, " reads ",
                   video_encoder ? "video" : "audio", ", but ", config.data, " is ", inputs.modality);
