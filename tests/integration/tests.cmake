@@ -26,12 +26,13 @@ set_tests_properties(cli_two_hosts PROPERTIES SKIP_RETURN_CODE 77)
 # Speech and video: the user's own folders end to end, and each task beats a random encoder.
 pretext_add_test(cli_media_folders media_folders.sh)
 pretext_add_test(audio_contrastive_learns media_learns.sh ARGS speech audio-contrastive --epochs 2)
+pretext_add_test(masked_units_learns media_learns.sh ARGS speech masked-units --epochs 4)
 pretext_add_test(frame_order_learns media_learns.sh ARGS video frame-order --epochs 6)
 pretext_add_test(clip_contrastive_learns media_learns.sh ARGS video clip-contrastive --epochs 2)
 # The longest tests first (seconds on 2 cores, fresh-clone CI run): ctest -j 2 starts tests by
 # falling COST, so the run does not end with one long test alone on the machine.
 set_tests_properties(audio_contrastive_learns PROPERTIES COST 180)
-set_tests_properties(cli_media_folders moco_learns cli_bad_inputs frame_order_learns PROPERTIES COST 75)
+set_tests_properties(cli_media_folders moco_learns cli_bad_inputs frame_order_learns masked_units_learns PROPERTIES COST 75)
 set_tests_properties(mocov3_learns text_pretrain_evaluate barlow_twins_learns byol_learns simsiam_learns
                      cli_kill_resume mae_learns PROPERTIES COST 55)
 # Each random encoder is measured once (one pretraining step at a negligible rate, then k-NN) and

@@ -11,6 +11,8 @@
 #include "pretext/models/video_encoder.h"
 #include "pretext/tasks/audio.h"
 #include "pretext/tasks/video.h"
+#include "pretext/train/checkpoint.h"
+#include "test_files.h"
 
 namespace pretext {
 namespace {
@@ -251,14 +253,24 @@ TEST(TasksMaskedUnits, FitsUnitsOnceAndLearnsToPredictThem) {
   fit_steps(task, batch, 1, 3e-3, &first);
   ASSERT_TRUE(task.fitted());
   auto centroids = task.named_buffers()["unit_centroids"].clone();
-  // A random head scores about log(8) on 8 units; a short run does clearly better.
-  EXPECT_NEAR(first, std::log(8.0), 1.0);
+  // A random head scores about log(8) on 8 units, on the hidden steps and on the visible ones
+  // (visible_weight 1); a short run does clearly better.
+  EXPECT_NEAR(first, 2 * std::log(8.0), 1.5);
   double ignored = 0;
   const double last = fit_steps(task, batch, 40, 3e-3, &ignored);
   EXPECT_LT(last, 0.6 * first) << "first " << first << ", last " << last;
-  // The units stay the ones fitted on the first batch.
+  // The units stay the ones fitted on the first batch, and a checkpoint keeps them.
   EXPECT_TRUE(task.named_buffers()["unit_centroids"].equal(centroids));
+  const auto path = testing_files::fresh_dir("masked_units") / "units.pt";
+  CheckpointState state;
+  state.config = {{"task", "masked-units"}};
+  save_checkpoint(path, task, nullptr, state);
+  auto resumed = make_task("masked-units", audio_context({{"units", 8}}));
+  load_checkpoint(path, *resumed, nullptr);
+  EXPECT_TRUE(dynamic_cast<MaskedUnitsTask&>(*resumed).fitted());
+  EXPECT_TRUE(resumed->named_buffers()["unit_centroids"].equal(centroids));
   EXPECT_THROW(make_task("masked-units", audio_context({{"units", 1}})), ConfigError);
+  EXPECT_THROW(make_task("masked-units", audio_context({{"visible_weight", -1}})), ConfigError);
   EXPECT_THROW(make_task("masked-units", audio_context({{"cepstra", kMels + 1}})), ConfigError);
 }
 

@@ -13,8 +13,10 @@
 //       step gets a discrete unit, the nearest of k-means centroids over MFCC-like features of
 //       its frames (the DCT of the log-mels, which drops the pitch harmonics, and a delta); the
 //       centroids are fitted once, on the first batch, and kept in checkpoints. Spans of steps are
-//       hidden as in masked-frames and a linear head predicts each hidden step's unit from the
-//       context (cross-entropy on the hidden valid steps only).
+//       hidden as in masked-frames and a linear head predicts every valid step's unit: the
+//       cross-entropy on the hidden steps plus visible_weight times that on the visible ones.
+//       HuBERT scores the hidden steps only (visible_weight 0); here that left the mean-pooled
+//       features below a random encoder's under k-NN (docs/RESULTS.md), so the default is 1.
 // Requires an encoder with per-step outputs (audio-transformer) for masked-frames and masked-units.
 #pragma once
 
@@ -83,6 +85,7 @@ struct MaskedUnitsOptions {
   int64_t units = 50;             // k-means clusters (HuBERT's first iteration: 100, over MFCCs)
   int64_t cepstra = 13;           // DCT coefficients of the log-mels per step (as MFCCs keep 13)
   int64_t kmeans_iterations = 30;
+  double visible_weight = 1;      // the loss on the visible steps' units, relative to the hidden ones'
   double mask_ratio = 0.5;        // expected fraction of valid steps hidden
   int64_t mask_span = 3;          // hidden spans of this many encoder steps (120 ms)
   AudioAugmentOptions augment = MaskedFramesOptions::mild_augment();

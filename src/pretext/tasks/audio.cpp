@@ -213,18 +213,28 @@ PretextTask::Output MaskedFramesTask::step(const Batch& batch) {
 MaskedUnitsOptions MaskedUnitsOptions::from_json(const nlohmann::json& values) {
   MaskedUnitsOptions options;
   OptionReader reader(values, "task masked-units");
-  reader.read("units", options.units).read("cepstra", options.cepstra).read("kmeans_iterations", options.kmeans_iterations);
+  reader.read("units", options.units)
+      .read("cepstra", options.cepstra)
+      .read("kmeans_iterations", options.kmeans_iterations)
+      .read("visible_weight", options.visible_weight);
   read_masking(reader, "masked-units", options.mask_ratio, options.mask_span, options.augment);
   PRETEXT_CHECK(options.units >= 2, ConfigError, "task masked-units: units must be ≥ 2, got ", options.units);
   PRETEXT_CHECK(options.cepstra >= 1, ConfigError, "task masked-units: cepstra must be ≥ 1, got ", options.cepstra);
+  PRETEXT_CHECK(options.visible_weight >= 0, ConfigError, "task masked-units: visible_weight must be ≥ 0, got ",
+                options.visible_weight);
   PRETEXT_CHECK(options.kmeans_iterations >= 1, ConfigError, "task masked-units: kmeans_iterations must be ≥ 1, got ",
                 options.kmeans_iterations);
   return options;
 }
 
 nlohmann::json MaskedUnitsOptions::to_json() const {
-  return {{"units", units},           {"cepstra", cepstra},     {"kmeans_iterations", kmeans_iterations},
-          {"mask_ratio", mask_ratio}, {"mask_span", mask_span}, {"augment", augment.to_json()}};
+  return {{"units", units},
+          {"cepstra", cepstra},
+          {"kmeans_iterations", kmeans_iterations},
+          {"visible_weight", visible_weight},
+          {"mask_ratio", mask_ratio},
+          {"mask_span", mask_span},
+          {"augment", augment.to_json()}};
 }
 
 torch::Tensor step_cepstra(const torch::Tensor& packed, int64_t cepstra) {
@@ -349,6 +359,10 @@ PretextTask::Output MaskedUnitsTask::step(const Batch& batch) {
   auto logits = head_->forward(masked.states);
   Output output;
   output.loss = masked_units_loss(logits, units, masked.hidden);
+  if (options_.visible_weight > 0) {
+    auto visible = masked.valid.logical_and(masked.hidden.logical_not());
+    output.loss = output.loss + options_.visible_weight * masked_units_loss(logits, units, visible);
+  }
   const double correct = logits.detach().argmax(2).eq(units).logical_and(masked.hidden).sum().item<double>();
   output.stats = {{"hidden_fraction", masked.hidden_fraction()},
                   {"unit_accuracy", correct / std::max<double>(1, masked.hidden.sum().item<double>())}};
