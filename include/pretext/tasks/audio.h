@@ -114,11 +114,11 @@ class MaskedUnitsTask : public PretextTask {
   static torch::Tensor masked_units_loss(const torch::Tensor& logits, const torch::Tensor& units,
                                          const torch::Tensor& hidden);
   bool fitted() const { return fitted_.item<bool>(); }
-  // The unit of every step of packed frames: int64 [B, steps] (fitted() must be true).
-  torch::Tensor units_of(const torch::Tensor& packed) const;
 
  private:
   void fit_units(const torch::Tensor& features);
+  // The unit of every step from its features [B, steps, 2·cepstra]: int64 [B, steps].
+  torch::Tensor units_of(const torch::Tensor& features) const;
   MaskedUnitsOptions options_;
   LogMel log_mel_;
   std::shared_ptr<AudioTransformerEncoder> encoder_;

@@ -158,12 +158,16 @@ struct MaskedRun {
   }
 };
 
+// Which encoder steps of packed frames are valid (their first frame is): bool [B, steps].
+torch::Tensor valid_steps(const torch::Tensor& packed) {
+  return packed.select(1, 0).gt(0.5).slice(1, 0, packed.size(2), AudioTransformerEncoder::kFramesPerStep);
+}
+
 MaskedRun run_masked(AudioTransformerEncoder& encoder, const torch::Tensor& packed, double ratio, int64_t span,
                      torch::Generator& generator) {
   const int64_t frames = packed.size(2);
-  auto step_valid = packed.select(1, 0).gt(0.5).slice(1, 0, frames, AudioTransformerEncoder::kFramesPerStep);
   MaskedRun run;
-  run.hidden = draw_span_mask(step_valid, ratio, span, generator);
+  run.hidden = draw_span_mask(valid_steps(packed), ratio, span, generator);
   auto frame_hidden = run.hidden.repeat_interleave(AudioTransformerEncoder::kFramesPerStep, 1).slice(1, 0, frames);
   auto input = packed.clone();
   input.slice(1, 1).masked_fill_(frame_hidden.unsqueeze(1), 0.0);
@@ -324,8 +328,7 @@ void MaskedUnitsTask::fit_units(const torch::Tensor& features) {
   fitted_.fill_(true);
 }
 
-torch::Tensor MaskedUnitsTask::units_of(const torch::Tensor& packed) const {
-  auto features = step_cepstra(packed, options_.cepstra);  // [B, steps, D]
+torch::Tensor MaskedUnitsTask::units_of(const torch::Tensor& features) const {
   auto flat = (features.reshape({-1, features.size(2)}) - feature_mean_) / feature_std_;
   return nearest_centroid(flat, centroids_).view({features.size(0), features.size(1)});
 }
@@ -343,17 +346,12 @@ PretextTask::Output MaskedUnitsTask::step(const Batch& batch) {
   auto [waveforms, lengths] =
       augment_waveforms(batch.input, batch.extra, log_mel_.options().sample_rate, options_.augment, generator());
   auto packed = audio_frames(log_mel_, waveforms, lengths);
-  if (!fitted()) {
-    torch::NoGradGuard no_grad;
-    const int64_t frames = packed.size(2);
-    auto step_valid = packed.select(1, 0).gt(0.5).slice(1, 0, frames, AudioTransformerEncoder::kFramesPerStep);
-    auto features = step_cepstra(packed, options_.cepstra);
-    fit_units(features.index({step_valid}));
-  }
   torch::Tensor units;
   {
     torch::NoGradGuard no_grad;
-    units = units_of(packed);
+    auto features = step_cepstra(packed, options_.cepstra);  // [B, steps, 2·cepstra]
+    if (!fitted()) fit_units(features.index({valid_steps(packed)}));
+    units = units_of(features);
   }
   auto masked = run_masked(*encoder_, packed, options_.mask_ratio, options_.mask_span, generator());
   auto logits = head_->forward(masked.states);
