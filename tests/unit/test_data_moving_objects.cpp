@@ -137,6 +137,56 @@ TEST(DataMovingObjects, FastObjectsBounceAndStayInside) {
   EXPECT_EQ(bounced, count);
 }
 
+// Distractors and noise change the pixels but not the labelled objects: their paths, labels and
+// (without noise) their pixels where nothing else is brighter are those of the plain videos.
+TEST(DataMovingObjects, DistractorsAndNoiseLeaveTheLabelledObjectAlone) {
+  const int64_t count = 60;
+  torch::Tensor objects = synthetic_objects(count);
+  const std::vector<std::string> names(10, "x");
+  MovingObjects plain = make_moving_objects(objects, cycling_labels(count, 10), names, small_options(2));
+  MovingObjectsOptions options = small_options(2);
+  options.distractors = 2;
+  options.distractor_brightness = 0.25;  // 25–48 against the labelled objects' 100–190
+  MovingObjects cluttered = make_moving_objects(objects, cycling_labels(count, 10), names, options);
+  EXPECT_TRUE(torch::equal(cluttered.directions, plain.directions));
+  EXPECT_TRUE(torch::equal(cluttered.objects, plain.objects));
+  // Every plain pixel survives (max painting), and the extra pixels are distractors: dim, nonzero.
+  EXPECT_TRUE(torch::equal(torch::max(cluttered.videos, plain.videos), cluttered.videos));
+  torch::Tensor extra = cluttered.videos.masked_select(plain.videos == 0);
+  EXPECT_GT(extra.count_nonzero().item<int64_t>(), 0);
+  EXPECT_LE(extra.max().item<int64_t>(), 48);
+  // Two distractors of 6×4 block pixels each per frame, unless they overlap something.
+  const double block = 6 * 4 * 2 * 8 * count;
+  const double extra_pixels = static_cast<double>((extra > 10).sum().item<int64_t>());
+  EXPECT_GT(extra_pixels, 0.5 * block);
+  EXPECT_LE(extra_pixels, block);
+
+  options.distractors = 0;
+  options.noise = 20;
+  MovingObjects noisy = make_moving_objects(objects, cycling_labels(count, 10), names, options);
+  torch::Tensor difference = noisy.videos.to(torch::kInt32) - plain.videos.to(torch::kInt32);
+  EXPECT_LE(difference.abs().max().item<int32_t>(), 20);
+  // Uniform on [−20, 20] where nothing clamps (pixels inside objects are 100–190): mean 0, std 20/√3.
+  torch::Tensor inside = difference.masked_select(plain.videos >= 100).to(torch::kFloat64);
+  EXPECT_NEAR(inside.mean().item<double>(), 0.0, 0.35);
+  EXPECT_NEAR(inside.std().item<double>(), 20 / std::sqrt(3.0), 0.3);
+  // Reproducible.
+  EXPECT_TRUE(torch::equal(make_moving_objects(objects, cycling_labels(count, 10), names, options).videos, noisy.videos));
+
+  for (auto bad : {std::pair<std::string, double>{"distractors", -1}, {"distractor_brightness", 0}, {"noise", 300}}) {
+    MovingObjectsOptions wrong = small_options(0);
+    if (bad.first == "distractors") wrong.distractors = static_cast<int64_t>(bad.second);
+    if (bad.first == "distractor_brightness") wrong.distractor_brightness = bad.second;
+    if (bad.first == "noise") wrong.noise = bad.second;
+    try {
+      wrong.validate();
+      ADD_FAILURE() << bad.first << " = " << bad.second << " was accepted";
+    } catch (const ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find(bad.first), std::string::npos) << error.what();
+    }
+  }
+}
+
 TEST(DataMovingObjects, OptionsAndInputsAreChecked) {
   torch::Tensor objects = synthetic_objects(2);
   MovingObjectsOptions options = small_options(0);

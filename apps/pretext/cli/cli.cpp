@@ -385,11 +385,24 @@ int run_cli(int argc, char** argv) {
   data->add_option("--snr-min-db", words.snr_min_db, "spoken-words: loudest background noise, as a signal-to-noise ratio")
       ->capture_default_str();
   data->add_option("--snr-max-db", words.snr_max_db, "spoken-words: quietest background noise")->capture_default_str();
+  auto& moving = data_flags.moving_objects;
+  data->add_option("--object-speed-min", moving.speed_min, "moving-objects: slowest object, pixels per frame")
+      ->capture_default_str();
+  data->add_option("--object-speed-max", moving.speed_max, "moving-objects: fastest object")->capture_default_str();
+  data->add_option("--distractors", moving.distractors,
+                   "moving-objects: other moving objects in each video, dimmer, with their own directions (0–16)")
+      ->capture_default_str();
+  data->add_option("--distractor-brightness", moving.distractor_brightness,
+                   "moving-objects: the distractors' pixels scaled by this, in (0, 1]")
+      ->capture_default_str();
+  data->add_option("--noise", moving.noise, "moving-objects: uniform noise of ±this on every pixel (0–255 scale)")
+      ->capture_default_str();
   data->footer(
       "\nA spoken-words corpus with other ranges goes in a folder of its own (a finished corpus with other\n"
       "options is refused): --out FOLDER writes FOLDER/pretrain and FOLDER/digits for --data; PRETEXT_DATA=FOLDER\n"
       "moves the data cache that --data spoken-words and spoken-digits read.\n"
-      "  pretext data spoken-words --snr-min-db -5 --snr-max-db 15 --out noisy-words");
+      "  pretext data spoken-words --snr-min-db -5 --snr-max-db 15 --out noisy-words\n"
+      "  pretext data moving-objects --limit 4000 --distractors 2 --noise 40 --out cluttered-videos");
 
   LaunchFlags launch_flags;
   auto* launch = app.add_subcommand("launch", "run a command as N ranks of one job on this machine, as torchrun does: "

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pretext/core/runtime.h"
+#include "pretext/data/moving_objects.h"
 #include "pretext/data/spoken_words.h"
 #include "pretext/eval/few_label.h"
 #include "pretext/train/distributed.h"
@@ -60,6 +61,7 @@ struct DataFlags {
   std::string out;
   int64_t limit = 0;  // moving-objects: videos per split from the first N images (0 = all)
   SpokenWordsOptions spoken_words;  // spoken-words: the ranges of speed, pitch and noise
+  MovingObjectsOptions moving_objects;  // moving-objects: speeds, distractors, noise (seed: the split's)
 };
 
 void add_runtime_flags(CLI::App& app, RuntimeFlags& flags);

@@ -45,6 +45,8 @@ void ensure_spoken_words(const SpokenWordsOptions& options, const std::string& o
 int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags) {
   const Runtime runtime = start_runtime(runtime_flags);
   if (flags.dataset == "spoken-words") {
+    PRETEXT_CHECK(flags.moving_objects.to_json() == MovingObjectsOptions().to_json(), ConfigError,
+                  "pretext data spoken-words: --object-speed-*, --distractor* and --noise are moving-objects options");
     SpokenWordsOptions options = flags.spoken_words;
     options.seed = runtime.seed;  // --seed: the voices' split, speeds, pitches and noise
     ensure_spoken_words(options, flags.out);
@@ -57,7 +59,7 @@ int run_data(const DataFlags& flags, const RuntimeFlags& runtime_flags) {
     PRETEXT_CHECK(!flags.out.empty(), ConfigError, "pretext data moving-objects needs --out FOLDER (the named datasets "
                   "moving-objects and moving-objects-class are made in memory and need no files)");
     for (const std::string split : {"train", "test"}) {
-      MovingObjects made = named_moving_objects(split, flags.limit);
+      MovingObjects made = named_moving_objects(split, flags.limit, flags.moving_objects);
       log::info("moving-objects: writing ", made.videos.size(0), " ", split, " videos to ", flags.out);
       write_moving_objects(made, flags.out, split);
     }

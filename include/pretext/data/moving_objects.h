@@ -3,7 +3,10 @@
 // class and its motion direction (one of 8 compass directions: the direction of its velocity in
 // the first frame; start positions are drawn so that the object does not reach an edge within the
 // first `frames` frames when speed × frames fits, so the direction holds over the clip).
-// Seeded and reproducible: the same images and options give the same videos.
+// Harder videos, for a corpus where the direction is not the only thing that moves: `distractors`
+// other objects (dimmer, each with its own direction and speed) and per-pixel noise in every frame.
+// Seeded and reproducible: the same images and options give the same videos, and the defaults
+// (no distractors, no noise) give the videos they gave before these options existed.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,6 +25,9 @@ struct MovingObjectsOptions {
   int64_t size = 48;       // frame side in pixels
   double speed_min = 1.0;  // pixels per frame
   double speed_max = 1.25;
+  int64_t distractors = 0;            // other moving objects in each video, drawn dimmer
+  double distractor_brightness = 0.5;  // their pixels scaled by this (0, 1]
+  double noise = 0;                    // uniform noise in [−noise, +noise] on each pixel (0–255 scale)
   uint64_t seed = 0;
   void validate() const;   // ConfigError naming the field
   nlohmann::json to_json() const;
@@ -45,9 +51,10 @@ MovingObjects make_moving_objects(const torch::Tensor& images, const torch::Tens
 DatasetPtr load_moving_objects(const std::string& name, const std::string& split, int64_t limit = 0);
 
 // The videos behind the named datasets for `split`: made from Fashion-MNIST's images of that
-// split with the default options, seed 0 for "train" and 1 for "test"; the first `limit` source
-// images only (0 = all). InputError for another split or when Fashion-MNIST is missing.
-MovingObjects named_moving_objects(const std::string& split, int64_t limit = 0);
+// split with `options` (the defaults unless given), seed 0 for "train" and 1 for "test" (the options'
+// seed is replaced); the first `limit` source images only (0 = all). InputError for another split
+// or when Fashion-MNIST is missing.
+MovingObjects named_moving_objects(const std::string& split, int64_t limit = 0, MovingObjectsOptions options = {});
 
 // Writes `objects` as files: <out>/by-direction/<split>/<direction>/<n>.mkv and hard links
 // <out>/by-class/<split>/<class>/<n>.mkv (one copy of the bytes), so that either label set reads

@@ -117,11 +117,24 @@ void MovingObjectsOptions::validate() const {
                 "moving objects: speed_min must be > 0 pixels per frame, got ", speed_min);
   PRETEXT_CHECK(std::isfinite(speed_max) && speed_max >= speed_min, ConfigError,
                 "moving objects: speed_max must be ≥ speed_min (", speed_min, "), got ", speed_max);
+  PRETEXT_CHECK(distractors >= 0 && distractors <= 16, ConfigError,
+                "moving objects: distractors must be in [0, 16], got ", distractors);
+  PRETEXT_CHECK(std::isfinite(distractor_brightness) && distractor_brightness > 0 && distractor_brightness <= 1,
+                ConfigError, "moving objects: distractor_brightness must be in (0, 1], got ", distractor_brightness);
+  PRETEXT_CHECK(std::isfinite(noise) && noise >= 0 && noise <= 255, ConfigError,
+                "moving objects: noise must be in [0, 255], got ", noise);
 }
 
 nlohmann::json MovingObjectsOptions::to_json() const {
-  return {{"videos", videos},       {"frames", frames},       {"size", size},
-          {"speed_min", speed_min}, {"speed_max", speed_max}, {"seed", seed}};
+  return {{"videos", videos},
+          {"frames", frames},
+          {"size", size},
+          {"speed_min", speed_min},
+          {"speed_max", speed_max},
+          {"distractors", distractors},
+          {"distractor_brightness", distractor_brightness},
+          {"noise", noise},
+          {"seed", seed}};
 }
 
 std::vector<std::string> MovingObjects::direction_names() {
@@ -156,35 +169,77 @@ MovingObjects make_moving_objects(const torch::Tensor& images, const torch::Tens
   std::vector<Axis> xs(static_cast<size_t>(count)), ys(static_cast<size_t>(count));
   torch::Tensor directions = torch::empty({count}, torch::kInt64);
   auto* direction = directions.data_ptr<int64_t>();
-  for (int64_t n = 0; n < count; ++n) {
-    direction[n] = static_cast<int64_t>(engine() % 8);
-    const double speed = options.speed_min + (options.speed_max - options.speed_min) * unit_draw(engine);
-    const double angle = static_cast<double>(direction[n]) * kPi / 4;
+  // One object's direction (returned), speed and start, drawn from `from`.
+  auto draw_path = [&](std::mt19937_64& from, Axis& x, Axis& y) {
+    const auto compass = static_cast<int64_t>(from() % 8);
+    const double speed = options.speed_min + (options.speed_max - options.speed_min) * unit_draw(from);
+    const double angle = static_cast<double>(compass) * kPi / 4;
     // Image rows grow downwards, so north is −y; cos(90°) is 6e-17, not 0.
     double vx = speed * std::cos(angle), vy = -speed * std::sin(angle);
     if (std::abs(vx) < 1e-9) vx = 0;
     if (std::abs(vy) < 1e-9) vy = 0;
-    xs[static_cast<size_t>(n)] = draw_axis(engine, vx, room_x, frames);
-    ys[static_cast<size_t>(n)] = draw_axis(engine, vy, room_y, frames);
+    x = draw_axis(from, vx, room_x, frames);
+    y = draw_axis(from, vy, room_y, frames);
+    return compass;
+  };
+  for (int64_t n = 0; n < count; ++n) {
+    direction[n] = draw_path(engine, xs[static_cast<size_t>(n)], ys[static_cast<size_t>(n)]);
+  }
+  // Distractors from an engine of their own, so that the labelled objects' paths do not depend on
+  // them: each one an image drawn from all the sources, with its own path.
+  struct Distractor {
+    int64_t source = 0;
+    Axis x, y;
+  };
+  const auto per_video = static_cast<size_t>(options.distractors);
+  std::vector<Distractor> distractors(static_cast<size_t>(count) * per_video);
+  std::mt19937_64 distractor_engine(options.seed ^ 0x9E3779B97F4A7C15ULL);
+  for (auto& distractor : distractors) {
+    distractor.source = integer_draw(distractor_engine, 0, sources - 1);
+    draw_path(distractor_engine, distractor.x, distractor.y);
   }
 
   torch::Tensor videos = torch::zeros({count, frames, size, size, 1}, torch::kUInt8);
   uint8_t* out = videos.data_ptr<uint8_t>();
   const uint8_t* source_pixels = objects_in.data_ptr<uint8_t>();
+  // Objects are painted with max(), so overlapping objects show the brighter pixel.
+  auto paint = [&](uint8_t* video, int64_t source, Axis x, Axis y, double brightness) {
+    const uint8_t* object = source_pixels + source * height * width;
+    for (int64_t t = 0; t < frames; ++t) {
+      uint8_t* frame = video + t * size * size;
+      const int64_t left = pixel(x.position, room_x), top = pixel(y.position, room_y);
+      for (int64_t row = 0; row < height; ++row) {
+        uint8_t* target = frame + (top + row) * size + left;
+        const uint8_t* from = object + row * width;
+        for (int64_t column = 0; column < width; ++column) {
+          const auto value = brightness == 1 ? from[column] : static_cast<uint8_t>(std::lround(from[column] * brightness));
+          target[column] = std::max(target[column], value);
+        }
+      }
+      advance(x, room_x);
+      advance(y, room_y);
+    }
+  };
+  const int64_t video_pixels = frames * size * size;
   at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
-      const uint8_t* object = source_pixels + (n % sources) * height * width;
-      Axis x = xs[static_cast<size_t>(n)], y = ys[static_cast<size_t>(n)];
-      for (int64_t t = 0; t < frames; ++t) {
-        uint8_t* frame = out + (n * frames + t) * size * size;
-        const int64_t left = pixel(x.position, room_x), top = pixel(y.position, room_y);
-        for (int64_t row = 0; row < height; ++row) {
-          uint8_t* target = frame + (top + row) * size + left;
-          const uint8_t* from = object + row * width;
-          for (int64_t column = 0; column < width; ++column) target[column] = std::max(target[column], from[column]);
+      uint8_t* video = out + n * video_pixels;
+      for (size_t k = 0; k < per_video; ++k) {
+        const Distractor& distractor = distractors[static_cast<size_t>(n) * per_video + k];
+        paint(video, distractor.source, distractor.x, distractor.y, options.distractor_brightness);
+      }
+      paint(video, n % sources, xs[static_cast<size_t>(n)], ys[static_cast<size_t>(n)], 1.0);
+      if (options.noise > 0) {
+        // One engine per video, so that the noise does not depend on how the videos are split
+        // among threads; four 16-bit draws from each 64-bit output.
+        std::mt19937_64 noise_engine(options.seed * 0xD1B54A32D192ED03ULL + static_cast<uint64_t>(n) + 1);
+        uint64_t bits = 0;
+        for (int64_t i = 0; i < video_pixels; ++i) {
+          if (i % 4 == 0) bits = noise_engine();
+          const double draw = static_cast<double>(bits & 0xFFFF) / 65535.0 * 2 - 1;  // [−1, 1]
+          bits >>= 16;
+          video[i] = static_cast<uint8_t>(std::clamp<long>(std::lround(video[i] + draw * options.noise), 0, 255));
         }
-        advance(x, room_x);
-        advance(y, room_y);
       }
     }
   });
@@ -197,14 +252,13 @@ MovingObjects make_moving_objects(const torch::Tensor& images, const torch::Tens
   return made;
 }
 
-MovingObjects named_moving_objects(const std::string& split, int64_t limit) {
+MovingObjects named_moving_objects(const std::string& split, int64_t limit, MovingObjectsOptions options) {
   PRETEXT_CHECK(split == "train" || split == "test", InputError,
                 "moving objects have the splits 'train' and 'test', not '", split, "'");
   PRETEXT_CHECK(limit >= 0, ConfigError, "--limit must be >= 0, got ", limit);
   DataOptions data;
   data.limit = limit;  // only the objects the videos use are kept
   auto objects = load_dataset("fashion-mnist", split, data);
-  MovingObjectsOptions options;
   options.seed = split == "train" ? 0 : 1;
   const int64_t bytes = objects->size() * options.frames * options.size * options.size;
   if (bytes > (int64_t{1} << 30)) {
