@@ -170,6 +170,28 @@ TEST(TasksMaskedFrames, PredictsHiddenFramesBetterAfterAShortRun) {
   EXPECT_LT(last, 0.7 * first) << "first " << first << ", last " << last;
 }
 
+// The step's loss is the hidden frames' loss plus visible_weight times the visible frames': three
+// tasks with the same weights, batch, crops and masks, weights 0, 1 and 2, differ by equal steps.
+TEST(TasksMaskedFrames, VisibleWeightAddsTheVisibleFramesLoss) {
+  Batch batch = tone_batch(8, 2);
+  std::vector<double> losses;
+  for (double weight : {0.0, 1.0, 2.0}) {
+    torch::manual_seed(11);
+    auto task = make_task("masked-frames", audio_context({{"visible_weight", weight}, {"decoder_hidden", 32}}));
+    losses.push_back(task->step(batch).loss.item<double>());
+  }
+  const double visible = losses[1] - losses[0];
+  EXPECT_GT(visible, 0.1);
+  EXPECT_NEAR(losses[2] - losses[1], visible, 1e-4 * std::max(1.0, losses[2]));
+  // The decoder is there when asked for, and a plain linear head otherwise.
+  auto with = make_task("masked-frames", audio_context({{"decoder_hidden", 32}}));
+  auto without = make_task("masked-frames", audio_context({{"decoder_hidden", 0}}));
+  EXPECT_EQ(with->named_parameters().find("decoder.weight")->sizes(), (std::vector<int64_t>{32, audio_encoder_config().width}));
+  EXPECT_EQ(without->named_parameters().find("decoder.weight"), nullptr);
+  EXPECT_THROW(make_task("masked-frames", audio_context({{"decoder_hidden", -1}})), ConfigError);
+  EXPECT_THROW(make_task("masked-frames", audio_context({{"visible_weight", -0.5}})), ConfigError);
+}
+
 // One step's unit features written out: DCT-II sums over the mels of the step's frame means.
 std::vector<double> reference_step_cepstra(const torch::Tensor& packed, int64_t clip, int64_t step, int64_t cepstra) {
   const int64_t mels = packed.size(1) - 1, frames = packed.size(2);

@@ -78,18 +78,20 @@ AudioAugmentOptions MaskedFramesOptions::mild_augment() {
 
 namespace {
 
-// The options both masked-prediction tasks have — mask_ratio, mask_span and augment (given keys
-// over the task's defaults) — read and checked; finishes the reader.
+// The options both masked-prediction tasks have — mask_ratio, mask_span, visible_weight and
+// augment (given keys over the task's defaults) — read and checked; finishes the reader.
 void read_masking(OptionReader& reader, const std::string& task, double& ratio, int64_t& span,
-                  AudioAugmentOptions& augment) {
+                  double& visible_weight, AudioAugmentOptions& augment) {
   nlohmann::json merged = augment.to_json();
   nlohmann::json given = nlohmann::json::object();
-  reader.read("mask_ratio", ratio).read("mask_span", span).read("augment", given);
+  reader.read("mask_ratio", ratio).read("mask_span", span).read("visible_weight", visible_weight).read("augment", given);
   reader.finish();
   merged.update(given);
   augment = AudioAugmentOptions::from_json(merged);
   PRETEXT_CHECK(ratio > 0 && ratio < 1, ConfigError, "task ", task, ": mask_ratio must be in (0, 1), got ", ratio);
   PRETEXT_CHECK(span >= 1, ConfigError, "task ", task, ": mask_span must be ≥ 1, got ", span);
+  PRETEXT_CHECK(std::isfinite(visible_weight) && visible_weight >= 0, ConfigError, "task ", task,
+                ": visible_weight must be ≥ 0, got ", visible_weight);
 }
 
 }  // namespace
@@ -97,12 +99,20 @@ void read_masking(OptionReader& reader, const std::string& task, double& ratio, 
 MaskedFramesOptions MaskedFramesOptions::from_json(const nlohmann::json& values) {
   MaskedFramesOptions options;
   OptionReader reader(values, "task masked-frames");
-  read_masking(reader, "masked-frames", options.mask_ratio, options.mask_span, options.augment);
+  reader.read("decoder_hidden", options.decoder_hidden);
+  read_masking(reader, "masked-frames", options.mask_ratio, options.mask_span, options.visible_weight,
+               options.augment);
+  PRETEXT_CHECK(options.decoder_hidden >= 0, ConfigError, "task masked-frames: decoder_hidden must be ≥ 0, got ",
+                options.decoder_hidden);
   return options;
 }
 
 nlohmann::json MaskedFramesOptions::to_json() const {
-  return {{"mask_ratio", mask_ratio}, {"mask_span", mask_span}, {"augment", augment.to_json()}};
+  return {{"mask_ratio", mask_ratio},
+          {"mask_span", mask_span},
+          {"visible_weight", visible_weight},
+          {"decoder_hidden", decoder_hidden},
+          {"augment", augment.to_json()}};
 }
 
 torch::Tensor draw_span_mask(const torch::Tensor& valid, double ratio, int64_t span, torch::Generator& generator) {
@@ -148,6 +158,8 @@ struct MaskedRun {
   torch::Tensor states;  // [B, steps, width]
   torch::Tensor valid;   // bool [B, steps]
   torch::Tensor hidden;  // bool [B, steps]
+  // The valid steps that are not hidden.
+  torch::Tensor visible() const { return valid.logical_and(hidden.logical_not()); }
   double hidden_fraction() const {
     return hidden.to(torch::kFloat32).sum().item<double>() / std::max<double>(1, valid.sum().item<double>());
   }
@@ -197,7 +209,12 @@ MaskedFramesTask::MaskedFramesTask(const TaskContext& context, MaskedFramesOptio
       options_(std::move(options)),
       log_mel_(log_mel_from_context(context, "masked-frames")) {
   encoder_ = per_step_encoder(*this, context, "masked-frames");
-  head_ = register_module("head", torch::nn::Linear(encoder_->dim(),
+  int64_t head_input = encoder_->dim();
+  if (options_.decoder_hidden > 0) {
+    decoder_ = register_module("decoder", torch::nn::Linear(encoder_->dim(), options_.decoder_hidden));
+    head_input = options_.decoder_hidden;
+  }
+  head_ = register_module("head", torch::nn::Linear(head_input,
                                                     AudioTransformerEncoder::kFramesPerStep * encoder_->mels()));
 }
 
@@ -207,8 +224,13 @@ PretextTask::Output MaskedFramesTask::step(const Batch& batch) {
       augment_waveforms(batch.input, batch.extra, log_mel_.options().sample_rate, options_.augment, generator());
   auto packed = audio_frames(log_mel_, waveforms, lengths);
   auto masked = run_masked(*encoder_, packed, options_.mask_ratio, options_.mask_span, generator());
+  auto prediction =
+      head_->forward(decoder_ ? torch::gelu(decoder_->forward(masked.states)) : masked.states);
   Output output;
-  output.loss = masked_frames_loss(head_->forward(masked.states), packed, masked.hidden);
+  output.loss = masked_frames_loss(prediction, packed, masked.hidden);
+  if (options_.visible_weight > 0) {
+    output.loss = output.loss + options_.visible_weight * masked_frames_loss(prediction, packed, masked.visible());
+  }
   output.stats = {{"hidden_fraction", masked.hidden_fraction()}};
   output.embedding = masked.pooled();
   return output;
@@ -219,13 +241,11 @@ MaskedUnitsOptions MaskedUnitsOptions::from_json(const nlohmann::json& values) {
   OptionReader reader(values, "task masked-units");
   reader.read("units", options.units)
       .read("cepstra", options.cepstra)
-      .read("kmeans_iterations", options.kmeans_iterations)
-      .read("visible_weight", options.visible_weight);
-  read_masking(reader, "masked-units", options.mask_ratio, options.mask_span, options.augment);
+      .read("kmeans_iterations", options.kmeans_iterations);
+  read_masking(reader, "masked-units", options.mask_ratio, options.mask_span, options.visible_weight,
+               options.augment);
   PRETEXT_CHECK(options.units >= 2, ConfigError, "task masked-units: units must be ≥ 2, got ", options.units);
   PRETEXT_CHECK(options.cepstra >= 1, ConfigError, "task masked-units: cepstra must be ≥ 1, got ", options.cepstra);
-  PRETEXT_CHECK(options.visible_weight >= 0, ConfigError, "task masked-units: visible_weight must be ≥ 0, got ",
-                options.visible_weight);
   PRETEXT_CHECK(options.kmeans_iterations >= 1, ConfigError, "task masked-units: kmeans_iterations must be ≥ 1, got ",
                 options.kmeans_iterations);
   return options;
@@ -358,8 +378,7 @@ PretextTask::Output MaskedUnitsTask::step(const Batch& batch) {
   Output output;
   output.loss = masked_units_loss(logits, units, masked.hidden);
   if (options_.visible_weight > 0) {
-    auto visible = masked.valid.logical_and(masked.hidden.logical_not());
-    output.loss = output.loss + options_.visible_weight * masked_units_loss(logits, units, visible);
+    output.loss = output.loss + options_.visible_weight * masked_units_loss(logits, units, masked.visible());
   }
   const double correct = logits.detach().argmax(2).eq(units).logical_and(masked.hidden).sum().item<double>();
   output.stats = {{"hidden_fraction", masked.hidden_fraction()},
