@@ -35,6 +35,13 @@ expect_error "spoken-words options" "$PRETEXT" data moving-objects --snr-min-db 
 expect_error "snr_min_db must be <= snr_max_db" "$PRETEXT" data spoken-words --snr-min-db 20 --snr-max-db 10 \
   --out bad-words-out
 [ -e bad-words-out ] && fail "a refused spoken-words corpus left its folder"
+# The moving-objects options: a harder corpus is written; bad values and the wrong dataset are refused.
+"$PRETEXT" data moving-objects --limit 12 --distractors 2 --noise 30 --out hard-videos >/dev/null
+[ "$(find hard-videos/by-direction -name '*.mkv' | wc -l)" -eq 24 ] || fail "the harder corpus is not 12 + 12 videos"
+expect_error "noise must be in \[0, 255\]" "$PRETEXT" data moving-objects --limit 12 --noise 300 --out bad-noise-out
+expect_error "distractors must be in" "$PRETEXT" data moving-objects --limit 12 --distractors -1 --out bad-noise-out
+[ -e bad-noise-out ] && fail "a refused moving-objects corpus left its folder"
+expect_error "moving-objects options" "$PRETEXT" data spoken-words --noise 10 --out bad-words-out
 "$PRETEXT" pretrain --data videos/by-direction --encoder video-cnn3d --width 4 --task clip-contrastive \
   --clip-frames 4 --batch-size 8 --max-steps 3 --knn-every 0 --out video >/dev/null
 "$PRETEXT" evaluate --checkpoint video/last.pt --labels-per-class 2 --protocol knn --out video/eval >/dev/null
