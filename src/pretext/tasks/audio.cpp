@@ -158,8 +158,14 @@ struct MaskedRun {
   torch::Tensor states;  // [B, steps, width]
   torch::Tensor valid;   // bool [B, steps]
   torch::Tensor hidden;  // bool [B, steps]
-  // The valid steps that are not hidden.
-  torch::Tensor visible() const { return valid.logical_and(hidden.logical_not()); }
+  // A per-step loss (a function of a bool [B, steps] mask) on the hidden steps plus
+  // visible_weight times the same loss on the valid steps that are not hidden.
+  template <class Loss>
+  torch::Tensor hidden_plus_visible(const Loss& loss, double visible_weight) const {
+    auto total = loss(hidden);
+    if (visible_weight > 0) total = total + visible_weight * loss(valid.logical_and(hidden.logical_not()));
+    return total;
+  }
   double hidden_fraction() const {
     return hidden.to(torch::kFloat32).sum().item<double>() / std::max<double>(1, valid.sum().item<double>());
   }
@@ -227,10 +233,9 @@ PretextTask::Output MaskedFramesTask::step(const Batch& batch) {
   auto prediction =
       head_->forward(decoder_ ? torch::gelu(decoder_->forward(masked.states)) : masked.states);
   Output output;
-  output.loss = masked_frames_loss(prediction, packed, masked.hidden);
-  if (options_.visible_weight > 0) {
-    output.loss = output.loss + options_.visible_weight * masked_frames_loss(prediction, packed, masked.visible());
-  }
+  output.loss = masked.hidden_plus_visible(
+      [&](const torch::Tensor& steps) { return masked_frames_loss(prediction, packed, steps); },
+      options_.visible_weight);
   output.stats = {{"hidden_fraction", masked.hidden_fraction()}};
   output.embedding = masked.pooled();
   return output;
@@ -376,10 +381,8 @@ PretextTask::Output MaskedUnitsTask::step(const Batch& batch) {
   auto masked = run_masked(*encoder_, packed, options_.mask_ratio, options_.mask_span, generator());
   auto logits = head_->forward(masked.states);
   Output output;
-  output.loss = masked_units_loss(logits, units, masked.hidden);
-  if (options_.visible_weight > 0) {
-    output.loss = output.loss + options_.visible_weight * masked_units_loss(logits, units, masked.visible());
-  }
+  output.loss = masked.hidden_plus_visible(
+      [&](const torch::Tensor& steps) { return masked_units_loss(logits, units, steps); }, options_.visible_weight);
   const double correct = logits.detach().argmax(2).eq(units).logical_and(masked.hidden).sum().item<double>();
   output.stats = {{"hidden_fraction", masked.hidden_fraction()},
                   {"unit_accuracy", correct / std::max<double>(1, masked.hidden.sum().item<double>())}};
